@@ -1,0 +1,276 @@
+"""``GraspQ/BaxterGrasp-v0``: closed-loop grasping from cameras and motor state.
+
+Observation (the paper's I^o, I^w, M; see :mod:`graspq.observation`), nine discrete actions
+(:class:`graspq.actions.Action`), and the paper's rewards (:mod:`graspq.rewards`). A move
+goes through damped-least-squares IK with the gripper pointing down; one that cannot be
+executed (outside the workspace box or yaw range, joint limit, IK not converging) leaves the
+arm where it is. CLOSE closes the gripper, lifts, judges the grasp and ends the episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import gymnasium
+import mujoco
+import numpy as np
+
+from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action
+from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
+from graspq.rewards import Outcome, step_reward
+from graspq.sim.cameras import CameraRig
+from graspq.sim.ik import DownwardIK
+from graspq.sim.objects import (
+    ObjectSpec,
+    draw_object,
+    lowest_point_z,
+    place_object,
+    shape_object,
+)
+from graspq.sim.scene import CLOSED_GAP_M, FINGER_STROKE_M, build_scene
+from graspq.sim.settings import EnvConfig
+from graspq.sim.viewer import camera_panel
+
+# A posture with the elbow up and the wrist near the middle of its range; the home pose is
+# solved from it once, so every episode starts from the same joint angles.
+_HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
+_CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
+
+
+@dataclasses.dataclass
+class _Command:
+    """The pose the arm is being servoed to: fingertip position (m) and yaw offset (rad)."""
+
+    position: np.ndarray
+    yaw_offset: float
+    joints: np.ndarray
+
+
+class BaxterGraspEnv(gymnasium.Env):
+    """Baxter's right arm grasping one random object from a table. See the module docstring.
+
+    ``reset(options=...)`` accepts ``{"object": "cube" | "sphere" | "cylinder"}`` and
+    ``{"object_pose": (x, y, yaw)}`` to fix what the seed would otherwise draw.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None) -> None:
+        self.config = config if config is not None else EnvConfig()
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.scene = build_scene(self.config)
+        self.model = self.scene.model
+        self.data = mujoco.MjData(self.model)
+        self.ik = DownwardIK(self.scene, self.config.ik)
+        self.cameras = CameraRig(self.scene, self.config.camera.image_size)
+        self._substeps = max(1, round(self.config.physics.action_duration_s /
+                                      self.config.physics.timestep_s))
+        self._start_yaw = math.radians(self.config.scene.start_yaw_deg)
+        start_z = self._table_z + self.config.scene.start_height_above_table_m
+        self._home_position = np.array([*self.config.scene.workspace_center_xy_m, start_z])
+        home = self.ik.solve(_HOME_SEED, self._home_position, self._start_yaw)
+        if not home.converged:
+            raise ValueError("scene: the start pose is out of reach (scene.workspace_*, "
+                             "scene.start_height_above_table_m)")
+        self._home_joints = home.joints
+        self.action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
+        self.observation_space = self._make_observation_space()
+        self._command: _Command | None = None
+        self._object: ObjectSpec | None = None
+        self._observation: dict[str, np.ndarray] | None = None
+        self._steps = 0
+
+    # ----------------------------------------------------------------------------- spaces
+    @property
+    def _table_z(self) -> float:
+        return self.config.scene.table_top_z_m
+
+    def _make_observation_space(self) -> gymnasium.spaces.Dict:
+        size = self.config.camera.image_size
+        far_clip = float(self.model.vis.map.zfar * self.model.stat.extent)
+        overhead_high = np.broadcast_to(np.array([1.0, 1.0, 1.0, far_clip], np.float32),
+                                        (size, size, 4))
+        motor_low = np.append(self.scene.arm_range[:, 0], CLOSED_GAP_M).astype(np.float32)
+        motor_high = np.append(self.scene.arm_range[:, 1],
+                               CLOSED_GAP_M + 2 * FINGER_STROKE_M).astype(np.float32)
+        # Small slack: physics may push a joint a hair past its limit.
+        slack = np.float32(0.05)
+        return gymnasium.spaces.Dict({
+            OVERHEAD_KEY: gymnasium.spaces.Box(np.zeros_like(overhead_high), overhead_high,
+                                               dtype=np.float32),
+            WRIST_KEY: gymnasium.spaces.Box(0, 255, (size, size, 3), dtype=np.uint8),
+            MOTOR_KEY: gymnasium.spaces.Box(motor_low - slack, motor_high + slack,
+                                            (MOTOR_SIZE,), dtype=np.float32),
+        })
+
+    # ------------------------------------------------------------------------------ reset
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"object", "object_pose"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}")
+        self._object = draw_object(self.config, self.np_random, options.get("object"),
+                                   options.get("object_pose"))
+        model, data = self.model, self.data
+        shape_object(self.scene, data, self._object)
+        mujoco.mj_resetData(model, data)
+        data.qpos[self.scene.arm_qpos_adr] = self._home_joints
+        data.ctrl[self.scene.arm_actuators] = self._home_joints
+        data.qpos[self.scene.finger_qpos_adr] = FINGER_STROKE_M
+        data.ctrl[self.scene.finger_actuators] = FINGER_STROKE_M
+        place_object(self.scene, data, self._object)
+        settle = round(self.config.physics.settle_duration_s / self.config.physics.timestep_s)
+        if settle:
+            mujoco.mj_step(model, data, nstep=settle)
+        self._command = _Command(self._home_position.copy(), 0.0, self._home_joints.copy())
+        self._steps = 0
+        self._observation = self._observe()
+        return self._observation, self._info(Outcome.RUNNING, executed=True)
+
+    # ------------------------------------------------------------------------------- step
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        if self._command is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.action_space.contains(int(action)):
+            raise ValueError(f"action must be an integer in [0, {NUM_ACTIONS}), got {action!r}")
+        action = Action(int(action))
+        self._steps += 1
+        if action is Action.CLOSE:
+            outcome, executed = self._close_and_judge(), True
+        else:
+            executed, outcome = self._move(action), Outcome.RUNNING
+        truncated = outcome is Outcome.RUNNING and self._steps >= self.config.max_steps
+        if truncated:
+            outcome = Outcome.TIMEOUT
+        terms = step_reward(self.config.rewards, executed, outcome)
+        terminated = outcome in (Outcome.SUCCESS, Outcome.PARTIAL, Outcome.MISS)
+        self._observation = self._observe()
+        info = self._info(outcome, executed)
+        info["reward_terms"] = terms.as_dict()
+        return self._observation, terms.total, terminated, truncated, info
+
+    def _move(self, action: Action) -> bool:
+        """Servo one discrete step; False (and the arm left still) if it cannot be done."""
+        command = self._command
+        dx, dy, dz, dyaw = MOVE_DIRECTIONS[action]
+        step = self.config.actions.translation_step_m
+        position = command.position + step * np.array([dx, dy, dz])
+        yaw_offset = command.yaw_offset + dyaw * math.radians(self.config.actions.yaw_step_deg)
+        if not self.in_workspace(position, yaw_offset):
+            return False
+        solution = self.ik.solve(command.joints, position, self._start_yaw + yaw_offset)
+        if not solution.converged:
+            return False
+        self._command = _Command(position, yaw_offset, solution.joints)
+        self.data.ctrl[self.scene.arm_actuators] = solution.joints
+        mujoco.mj_step(self.model, self.data, nstep=self._substeps)
+        return True
+
+    def in_workspace(self, position: np.ndarray, yaw_offset: float = 0.0) -> bool:
+        """Whether a fingertip position (m, base frame) and yaw offset (rad) are allowed."""
+        scene = self.config.scene
+        offset_xy = np.abs(position[:2] - scene.workspace_center_xy_m)
+        height = position[2] - self._table_z
+        eps = 1e-9  # tolerate rounding of repeated steps onto the boundary
+        return bool(
+            np.all(offset_xy <= scene.workspace_half_xy_m + eps)
+            and scene.workspace_z_min_above_table_m - eps <= height
+            <= scene.workspace_z_max_above_table_m + eps
+            and abs(yaw_offset) <= math.radians(scene.yaw_limit_deg) + eps
+        )
+
+    def _close_and_judge(self) -> Outcome:
+        """Close the gripper, lift, and judge the grasp as the paper does (Sec. IV-D)."""
+        gripper, physics = self.config.gripper, self.config.physics
+        data = self.data
+        data.ctrl[self.scene.finger_actuators] = 0.0
+        touched = self._simulate_watching_contact(round(gripper.close_duration_s /
+                                                        physics.timestep_s))
+        start = self._command.joints
+        lifted_position = self._command.position + [0.0, 0.0, gripper.lift_distance_m]
+        lifted = self.ik.solve(start, lifted_position, self._start_yaw + self._command.yaw_offset)
+        lift_steps = max(1, round(gripper.lift_duration_s / physics.timestep_s))
+        for i in range(0, lift_steps, _CONTACT_CHECK_EVERY):
+            fraction = min(1.0, (i + _CONTACT_CHECK_EVERY) / lift_steps)
+            data.ctrl[self.scene.arm_actuators] = start + fraction * (lifted.joints - start)
+            touched |= self._simulate_watching_contact(_CONTACT_CHECK_EVERY)
+        touched |= self._simulate_watching_contact(round(0.1 / physics.timestep_s))
+        held = self.scene.gripper_opening(data) > gripper.closed_opening_m
+        height = lowest_point_z(self.scene, data, self._object.kind) - self._table_z
+        if held and height > gripper.success_height_m:
+            return Outcome.SUCCESS
+        return Outcome.PARTIAL if touched else Outcome.MISS
+
+    def _simulate_watching_contact(self, steps: int) -> bool:
+        """Step the physics; True if a finger touched the object at any checked step."""
+        touched = False
+        for done in range(0, steps, _CONTACT_CHECK_EVERY):
+            mujoco.mj_step(self.model, self.data, nstep=min(_CONTACT_CHECK_EVERY, steps - done))
+            touched |= self.finger_touches_object()
+        return touched
+
+    def finger_touches_object(self) -> bool:
+        """Whether a finger pad is in contact with the episode's object right now."""
+        contact = self.data.contact
+        ncon = self.data.ncon
+        object_geom = self.scene.objects[self._object.kind].geom_id
+        pairs = zip(contact.geom1[:ncon], contact.geom2[:ncon], strict=True)
+        fingers = self.scene.finger_geoms
+        return any((a == object_geom and b in fingers) or (b == object_geom and a in fingers)
+                   for a, b in pairs)
+
+    # ------------------------------------------------------------------- observation, info
+    def _observe(self) -> dict[str, np.ndarray]:
+        images = self.cameras.render(self.data)
+        motor = np.empty(MOTOR_SIZE, dtype=np.float32)
+        motor[:-1] = self.data.qpos[self.scene.arm_qpos_adr]
+        motor[-1] = self.scene.gripper_opening(self.data)
+        return {OVERHEAD_KEY: images[OVERHEAD_KEY], WRIST_KEY: images[WRIST_KEY],
+                MOTOR_KEY: motor}
+
+    def _info(self, outcome: Outcome, executed: bool) -> dict[str, Any]:
+        return {
+            "object": self._object.kind,
+            "object_spec": self._object,
+            "outcome": outcome.value,
+            "executed": executed,
+            "steps": self._steps,
+        }
+
+    @property
+    def object_spec(self) -> ObjectSpec:
+        """The current episode's object (privileged information, for the oracle and tests)."""
+        if self._object is None:
+            raise RuntimeError("call reset() first")
+        return self._object
+
+    @property
+    def fingertip_command(self) -> tuple[np.ndarray, float]:
+        """Commanded fingertip position (m) and yaw offset from the start yaw (rad)."""
+        if self._command is None:
+            raise RuntimeError("call reset() first")
+        return self._command.position.copy(), self._command.yaw_offset
+
+    def object_position(self) -> np.ndarray:
+        """Current position (m, base frame) of the object's centre."""
+        return self.data.xpos[self.scene.objects[self.object_spec.kind].body_id].copy()
+
+    def fingertip_position(self) -> np.ndarray:
+        """Current (measured) fingertip position (m, base frame)."""
+        return self.data.site_xpos[self.scene.tcp_site].copy()
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self._observation is None:
+            return None
+        return camera_panel(self._observation, self.config.camera)
+
+    def close(self) -> None:
+        cameras = getattr(self, "cameras", None)
+        if cameras is not None:
+            cameras.close()

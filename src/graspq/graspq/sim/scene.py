@@ -1,0 +1,145 @@
+"""Build the MuJoCo grasping scene from its XML files and an :class:`EnvConfig`.
+
+The XML (``assets/``) holds the layout; this module applies the config's numbers to it via
+``MjSpec`` before compiling, and looks up the ids the environment needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+
+import mujoco
+import numpy as np
+
+from graspq.observation import JOINT_NAMES
+from graspq.sim.settings import OBJECT_TYPES, EnvConfig
+
+SCENE_FILE = "grasp_scene.xml"
+ARM_JOINTS = tuple(f"right_{name}" for name in JOINT_NAMES)
+FINGER_JOINTS = ("right_gripper_l_finger_joint", "right_gripper_r_finger_joint")
+FINGER_GEOMS = ("l_finger_pad", "r_finger_pad")
+FINGER_STROKE_M = 0.020833  # per finger, Rethink electric gripper
+CLOSED_GAP_M = 0.006  # pad separation when fully closed
+OVERHEAD_CAMERA = "overhead_camera"
+WRIST_CAMERA = "wrist_camera"
+TCP_SITE = "tcp"
+
+
+def _asset_path(name: str) -> str:
+    return str(resources.files("graspq.sim") / "assets" / name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectHandle:
+    """Ids of one object type's body, geom and free joint."""
+
+    name: str
+    body_id: int
+    geom_id: int
+    qpos_adr: int
+    qvel_adr: int
+    park_pos: np.ndarray  # where the object waits while another type is in play
+
+
+@dataclasses.dataclass(frozen=True)
+class Scene:
+    """A compiled model and the ids the environment uses."""
+
+    model: mujoco.MjModel
+    arm_qpos_adr: np.ndarray  # (7,)
+    arm_dof_adr: np.ndarray  # (7,)
+    arm_actuators: np.ndarray  # (7,)
+    arm_range: np.ndarray  # (7, 2) joint limits, rad
+    finger_qpos_adr: np.ndarray  # (2,)
+    finger_actuators: np.ndarray  # (2,)
+    finger_geoms: frozenset[int]
+    tcp_site: int
+    overhead_camera: int
+    wrist_camera: int
+    table_top_z: float
+    objects: dict[str, ObjectHandle]
+
+    def gripper_opening(self, data: mujoco.MjData) -> float:
+        """Distance between the finger pads, in metres."""
+        return CLOSED_GAP_M + float(data.qpos[self.finger_qpos_adr].sum())
+
+
+def look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Quaternion of a MuJoCo camera at ``position`` looking at ``target``.
+
+    MuJoCo cameras look along their -z axis with +y up in the image; the image's up is chosen
+    as the direction towards +x of the base frame, seen from the camera.
+    """
+    forward = (target - position) / np.linalg.norm(target - position)
+    right = np.cross(forward, [-1.0, 0.0, 0.0])
+    if np.linalg.norm(right) < 1e-6:  # looking along x: any right vector will do
+        right = np.array([0.0, -1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    rotation = np.column_stack([right, up, -forward])
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, rotation.ravel())
+    return quat
+
+
+def build_spec(config: EnvConfig) -> mujoco.MjSpec:
+    """Load the scene XML and apply the config's numbers to it."""
+    spec = mujoco.MjSpec.from_file(_asset_path(SCENE_FILE))
+    scene, camera = config.scene, config.camera
+    spec.option.timestep = config.physics.timestep_s
+    spec.visual.global_.offwidth = camera.image_size
+    spec.visual.global_.offheight = camera.image_size
+
+    table = spec.body("table")
+    table_geom = spec.geom("table_top")
+    thickness = table_geom.size[2]
+    table.pos = [*scene.table_center_xy_m, scene.table_top_z_m - thickness]
+    table_geom.size = [*scene.table_half_size_xy_m, thickness]
+
+    overhead = spec.camera(OVERHEAD_CAMERA)
+    target = np.array([*scene.workspace_center_xy_m, scene.table_top_z_m])
+    position = target + [camera.overhead_offset_x_m, 0.0, camera.overhead_height_above_table_m]
+    overhead.pos = position
+    overhead.quat = look_at_quat(position, target)
+    overhead.fovy = camera.overhead_fovy_deg
+    spec.camera(WRIST_CAMERA).fovy = camera.wrist_fovy_deg
+
+    for name in ("right_gripper_l", "right_gripper_r"):
+        spec.actuator(name).forcerange = [-config.gripper.force_n, config.gripper.force_n]
+    return spec
+
+
+def build_scene(config: EnvConfig) -> Scene:
+    """Compile the scene for ``config``."""
+    model = build_spec(config).compile()
+    joint = model.joint
+    arm_ids = [joint(name).id for name in ARM_JOINTS]
+    objects = {}
+    for index, name in enumerate(OBJECT_TYPES):
+        body = model.body(f"object_{name}")
+        free = joint(f"object_{name}_joint")
+        objects[name] = ObjectHandle(
+            name=name,
+            body_id=body.id,
+            geom_id=model.geom(f"object_{name}").id,
+            qpos_adr=int(free.qposadr[0]),
+            qvel_adr=int(free.dofadr[0]),
+            park_pos=np.array([-1.0, 1.0 + 0.3 * index, config.scene.table_top_z_m - 0.7]),
+        )
+    return Scene(
+        model=model,
+        arm_qpos_adr=np.array([model.jnt_qposadr[i] for i in arm_ids]),
+        arm_dof_adr=np.array([model.jnt_dofadr[i] for i in arm_ids]),
+        arm_actuators=np.array([model.actuator(name).id for name in ARM_JOINTS]),
+        arm_range=np.array([model.jnt_range[i] for i in arm_ids]),
+        finger_qpos_adr=np.array([model.jnt_qposadr[joint(n).id] for n in FINGER_JOINTS]),
+        finger_actuators=np.array([model.actuator(n).id for n in
+                                   ("right_gripper_l", "right_gripper_r")]),
+        finger_geoms=frozenset(model.geom(n).id for n in FINGER_GEOMS),
+        tcp_site=model.site(TCP_SITE).id,
+        overhead_camera=model.camera(OVERHEAD_CAMERA).id,
+        wrist_camera=model.camera(WRIST_CAMERA).id,
+        table_top_z=config.scene.table_top_z_m,
+        objects=objects,
+    )
