@@ -15,56 +15,79 @@ import numpy as np
 
 from graspq.sim.scene import Scene
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+
+def _gl_context_class() -> type:
+    """The OpenGL context class ``MUJOCO_GL`` asks for (EGL when unset).
+
+    Chosen here rather than by ``mujoco.gl_context``, which reads the variable only once, when
+    mujoco is first imported: a script that imports mujoco before graspq would otherwise get
+    GLFW, which needs a display.
+    """
+    backend = os.environ.get("MUJOCO_GL", "egl").strip().lower()
+    if backend == "osmesa":
+        from mujoco.osmesa import GLContext
+    elif backend in ("glfw", "glx"):
+        from mujoco.glfw import GLContext
+    else:
+        from mujoco.egl import GLContext
+    return GLContext
 
 
 class CameraRig:
     """Renders ``overhead_rgbd`` (float32 H x W x 4) and ``wrist_rgb`` (uint8 H x W x 3)."""
 
     def __init__(self, scene: Scene, image_size: int) -> None:
-        from mujoco import gl_context  # after MUJOCO_GL is set
-
         model = scene.model
-        if model.vis.global_.offwidth < image_size or model.vis.global_.offheight < image_size:
-            raise ValueError(f"offscreen buffer smaller than the image size {image_size}")
+        if model.vis.global_.offwidth < 2 * image_size or model.vis.global_.offheight < image_size:
+            raise ValueError(f"offscreen buffer smaller than two {image_size} px images")
         self._scene = scene
         self._size = image_size
-        self._gl = gl_context.GLContext(image_size, image_size)
+        self._gl = _gl_context_class()(2 * image_size, image_size)
         self._gl.make_current()
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_100)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         # Reversed Z (1 at the near plane, 0 at the far one) keeps depth precise far away.
         self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
         self._mjv_scene = mujoco.MjvScene(model, maxgeom=200)
+        # Effects a 64 px image cannot show cost most of a frame on a software renderer.
+        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
+                     mujoco.mjtRndFlag.mjRND_SKYBOX, mujoco.mjtRndFlag.mjRND_FOG,
+                     mujoco.mjtRndFlag.mjRND_HAZE):
+            self._mjv_scene.flags[flag] = False
         self._option = mujoco.MjvOption()
         self._perturb = mujoco.MjvPerturb()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
-        self._rect = mujoco.MjrRect(0, 0, image_size, image_size)
-        self._rgb = np.empty((image_size, image_size, 3), dtype=np.uint8)
-        self._depth = np.empty((image_size, image_size), dtype=np.float32)
+        self._overhead_rect = mujoco.MjrRect(0, 0, image_size, image_size)
+        self._wrist_rect = mujoco.MjrRect(image_size, 0, image_size, image_size)
+        self._both_rect = mujoco.MjrRect(0, 0, 2 * image_size, image_size)
+        self._rgb = np.empty((image_size, 2 * image_size, 3), dtype=np.uint8)
+        self._depth = np.empty((image_size, 2 * image_size), dtype=np.float32)
         extent = model.stat.extent
         self._near = model.vis.map.znear * extent
         self._far = model.vis.map.zfar * extent
 
     def render(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
-        """Both camera images for the current simulation state."""
+        """Both camera images for the current simulation state.
+
+        The two cameras are drawn side by side into one offscreen buffer and read back with a
+        single ``mjr_readPixels``: the read-back, not the drawing, dominates at 64 px.
+        """
         self._gl.make_current()
-        model = self._scene.model
+        model, size = self._scene.model, self._size
         self._camera.fixedcamid = self._scene.overhead_camera
         mujoco.mjv_updateScene(model, data, self._option, self._perturb, self._camera,
                                mujoco.mjtCatBit.mjCAT_ALL, self._mjv_scene)
-        mujoco.mjr_render(self._rect, self._mjv_scene, self._context)
-        mujoco.mjr_readPixels(self._rgb, self._depth, self._rect, self._context)
-        overhead = np.empty((self._size, self._size, 4), dtype=np.float32)
-        overhead[..., :3] = self._rgb[::-1] * np.float32(1.0 / 255.0)
-        overhead[..., 3] = self._metric_depth(self._depth[::-1])
-
+        mujoco.mjr_render(self._overhead_rect, self._mjv_scene, self._context)
         self._camera.fixedcamid = self._scene.wrist_camera
         mujoco.mjv_updateCamera(model, data, self._camera, self._mjv_scene)
-        mujoco.mjr_render(self._rect, self._mjv_scene, self._context)
-        mujoco.mjr_readPixels(self._rgb, None, self._rect, self._context)
-        return {"overhead_rgbd": overhead, "wrist_rgb": self._rgb[::-1].copy()}
+        mujoco.mjr_render(self._wrist_rect, self._mjv_scene, self._context)
+        mujoco.mjr_readPixels(self._rgb, self._depth, self._both_rect, self._context)
+        rgb, depth = self._rgb[::-1], self._depth[::-1]  # OpenGL rows run bottom-up
+        overhead = np.empty((size, size, 4), dtype=np.float32)
+        overhead[..., :3] = rgb[:, :size] * np.float32(1.0 / 255.0)
+        overhead[..., 3] = self._metric_depth(depth[:, :size])
+        return {"overhead_rgbd": overhead, "wrist_rgb": rgb[:, size:].copy()}
 
     def _metric_depth(self, buffer: np.ndarray) -> np.ndarray:
         """Undo MuJoCo's reversed-Z perspective depth buffer: values in metres (z-depth)."""

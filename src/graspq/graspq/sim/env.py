@@ -37,6 +37,8 @@ from graspq.sim.viewer import camera_panel
 # solved from it once, so every episode starts from the same joint angles.
 _HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
 _CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
+_RAMP_FRACTION = 0.4  # share of a move's duration over which the joint targets are ramped
+_RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 
 
 @dataclasses.dataclass
@@ -167,10 +169,25 @@ class BaxterGraspEnv(gymnasium.Env):
         solution = self.ik.solve(command.joints, position, self._start_yaw + yaw_offset)
         if not solution.converged:
             return False
+        start = self._command.joints
         self._command = _Command(position, yaw_offset, solution.joints)
-        self.data.ctrl[self.scene.arm_actuators] = solution.joints
-        mujoco.mj_step(self.model, self.data, nstep=self._substeps)
+        self._servo_joints(start, solution.joints, self._substeps)
         return True
+
+    def _servo_joints(self, start: np.ndarray, goal: np.ndarray, steps: int) -> None:
+        """Ramp the arm's joint targets from ``start`` to ``goal`` over the first part of
+        ``steps`` physics steps, then hold: a smooth, near-straight fingertip path instead of
+        the swing a step change in the position targets causes."""
+        ramp_steps = max(1, int(steps * _RAMP_FRACTION))
+        chunk = max(1, ramp_steps // _RAMP_CHUNKS)
+        done = 0
+        while done < ramp_steps:
+            n = min(chunk, ramp_steps - done)
+            done += n
+            self.data.ctrl[self.scene.arm_actuators] = start + (done / ramp_steps) * (goal - start)
+            mujoco.mj_step(self.model, self.data, nstep=n)
+        if steps > ramp_steps:
+            mujoco.mj_step(self.model, self.data, nstep=steps - ramp_steps)
 
     def in_workspace(self, position: np.ndarray, yaw_offset: float = 0.0) -> bool:
         """Whether a fingertip position (m, base frame) and yaw offset (rad) are allowed."""

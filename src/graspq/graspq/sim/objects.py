@@ -79,7 +79,7 @@ def _inertia(spec: ObjectSpec) -> np.ndarray:
 
 
 def shape_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
-    """Give ``spec``'s object its size, colour, friction and mass in the model.
+    """Give ``spec``'s object its size, colour, friction and mass in the model; park the rest.
 
     Sizes of primitive geoms may change after compiling: MuJoCo reads them at every collision
     check, so only the bounding sphere and box need updating with them. The mass change needs
@@ -87,6 +87,12 @@ def shape_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
     before :func:`place_object`.
     """
     model = scene.model
+    for name, other in scene.objects.items():
+        # Parked objects float (gravity compensated) and collide with nothing: resting on the
+        # floor they would cost contact solving at every step for nothing.
+        active = name == spec.kind
+        model.geom_contype[other.geom_id] = model.geom_conaffinity[other.geom_id] = int(active)
+        model.body_gravcomp[other.body_id] = 0.0 if active else 1.0
     handle = scene.objects[spec.kind]
     geom = handle.geom_id
     a, b, c = spec.half_size

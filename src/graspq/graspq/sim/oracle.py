@@ -40,6 +40,11 @@ class OraclePolicy:
         # repeat every 90 deg, so any tool yaw congruent to the cube's yaw mod 90 deg works.
         return _wrap(cube_yaw - tool_yaw, math.pi / 2)
 
+    def _clear_height(self) -> float:
+        """Fingertip height (m) at which the fingers pass over the object."""
+        spec = self.env.object_spec
+        return float(self.env.object_position()[2] + 2 * spec.half_height + 0.01)
+
     def act(self) -> Action:
         """The next action."""
         env = self.env
@@ -51,7 +56,13 @@ class OraclePolicy:
         position, _ = env.fingertip_command
         error = env.object_position() - position
         axis = int(np.argmax(np.abs(error[:2])))
-        if abs(error[axis]) > half_step:
+        low = position[2] < self._clear_height()
+        # Hysteresis: once down beside the object, a nudge of less than a full step is
+        # tolerated (the gripper's clearance absorbs it); more, and the gripper rises above
+        # the object before re-centring instead of pushing it across the table.
+        if abs(error[axis]) > (2 * half_step if low else half_step):
+            if low and env.in_workspace(position + [0.0, 0.0, cfg.actions.translation_step_m]):
+                return Action.PLUS_Z
             if axis == 0:
                 return Action.PLUS_X if error[0] > 0 else Action.MINUS_X
             return Action.PLUS_Y if error[1] > 0 else Action.MINUS_Y

@@ -88,7 +88,7 @@ def build_spec(config: EnvConfig) -> mujoco.MjSpec:
     spec = mujoco.MjSpec.from_file(_asset_path(SCENE_FILE))
     scene, camera = config.scene, config.camera
     spec.option.timestep = config.physics.timestep_s
-    spec.visual.global_.offwidth = camera.image_size
+    spec.visual.global_.offwidth = 2 * camera.image_size  # both cameras side by side
     spec.visual.global_.offheight = camera.image_size
 
     table = spec.body("table")

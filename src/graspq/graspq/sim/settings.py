@@ -178,7 +178,7 @@ class PhysicsConfig:
     """Simulation timing."""
 
     timestep_s: float = param(0.002, "MuJoCo integration step", unit="s", gt=0.0, le=0.01)
-    action_duration_s: float = param(0.1, "simulated time per move action", unit="s",
+    action_duration_s: float = param(0.15, "simulated time per move action", unit="s",
                                      gt=0.0, le=1.0)
     settle_duration_s: float = param(0.1, "simulated time for the object to settle at reset",
                                      unit="s", ge=0.0)

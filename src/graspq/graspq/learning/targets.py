@@ -1,0 +1,137 @@
+"""TD targets and loss for the three learners, on one code path.
+
+The learners differ only in how the value of the next state is read (paper Sec. III;
+design.md "Learners"):
+
+- ``qlearning``: ``max_a Q(s', a)`` from the online network itself (no target network).
+- ``dqn``: ``max_a Q'(s', a)`` from the target network.
+- ``ddqn``: ``Q'(s', argmax_a Q(s', a))``: the online network picks the action, the target
+  network values it (van Hasselt et al., 2016).
+
+The target is ``r + gamma * V(s')`` unless the transition *terminated* (the MDP ended: the
+gripper closed), where it is ``r``. A *truncated* transition (time limit) is cut short by the
+episode budget, not by the MDP, so it still bootstraps; the two flags are kept apart as in
+stable-baselines3 (https://github.com/DLR-RM/stable-baselines3/issues/284; Pardo et al.,
+"Time Limits in Reinforcement Learning", arXiv:1712.00378). With n-step
+returns, ``rewards`` is the discounted n-step sum and ``gamma`` the per-sample ``gamma**n``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import torch
+import torch.nn.functional as F
+
+
+# (str, Enum) rather than StrEnum: the package supports Python 3.10.
+class Learner(str, enum.Enum):
+    """Which TD target to use; the value is the config / CLI spelling."""
+
+    QLEARNING = "qlearning"
+    DQN = "dqn"
+    DDQN = "ddqn"
+
+    @property
+    def uses_target_network(self) -> bool:
+        """Whether the learner reads a separate, periodically copied target network."""
+        return self is not Learner.QLEARNING
+
+
+class LossKind(str, enum.Enum):
+    """TD loss: mean squared error (paper eq. 5, the default) or Huber."""
+
+    MSE = "mse"
+    HUBER = "huber"
+
+
+def _parse(enum_type: type[enum.Enum], value: str, name: str) -> enum.Enum:
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum_type)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
+
+
+def next_state_values(learner: Learner | str, next_q_online: torch.Tensor | None,
+                      next_q_target: torch.Tensor | None) -> torch.Tensor:
+    """V(s') per sample, (N,), detached.
+
+    Args:
+        learner: which target (see module docstring).
+        next_q_online: online network's Q(s', .), (N, A); needed by qlearning and ddqn.
+        next_q_target: target network's Q'(s', .), (N, A); needed by dqn and ddqn.
+    """
+    learner = _parse(Learner, learner, "learner")
+    needs_online = learner in (Learner.QLEARNING, Learner.DDQN)
+    needs_target = learner in (Learner.DQN, Learner.DDQN)
+    if needs_online and next_q_online is None:
+        raise ValueError(f"learner {learner.value} needs next_q_online")
+    if needs_target and next_q_target is None:
+        raise ValueError(f"learner {learner.value} needs next_q_target")
+    for name, q in (("next_q_online", next_q_online), ("next_q_target", next_q_target)):
+        if q is not None and q.dim() != 2:
+            raise ValueError(f"{name} must be (N, num_actions), got {tuple(q.shape)}")
+    if needs_online and needs_target and next_q_online.shape != next_q_target.shape:
+        raise ValueError(f"next_q_online {tuple(next_q_online.shape)} and next_q_target "
+                         f"{tuple(next_q_target.shape)} differ in shape")
+    # Targets are constants of the regression (semi-gradient TD); for qlearning this stops
+    # the gradient flowing through the online network's own bootstrap.
+    with torch.no_grad():
+        if learner is Learner.QLEARNING:
+            values = next_q_online.max(dim=1).values
+        elif learner is Learner.DQN:
+            values = next_q_target.max(dim=1).values
+        else:
+            best = next_q_online.argmax(dim=1, keepdim=True)
+            values = next_q_target.gather(1, best).squeeze(1)
+    return values.detach()
+
+
+def td_targets(learner: Learner | str, rewards: torch.Tensor, terminated: torch.Tensor,
+               next_q_online: torch.Tensor | None, next_q_target: torch.Tensor | None,
+               gamma: float | torch.Tensor) -> torch.Tensor:
+    """TD targets ``r + gamma * V(s')``, with no bootstrap where ``terminated``; (N,), detached.
+
+    Args:
+        learner: ``qlearning``, ``dqn`` or ``ddqn``.
+        rewards: (N,) float, the reward (or discounted n-step reward sum) of each transition.
+        terminated: (N,) bool, True where the episode ended in the MDP (never pass
+            truncation here: time-limit cuts bootstrap).
+        next_q_online: online network's Q(s', .), (N, A), or None where unused (dqn).
+        next_q_target: target network's Q'(s', .), (N, A), or None where unused (qlearning).
+        gamma: discount, a float or a per-sample (N,) tensor (``gamma**n`` for n-step).
+    """
+    values = next_state_values(learner, next_q_online, next_q_target)
+    if rewards.shape != values.shape or terminated.shape != values.shape:
+        raise ValueError(f"rewards {tuple(rewards.shape)} and terminated "
+                         f"{tuple(terminated.shape)} must both be {tuple(values.shape)}")
+    if isinstance(gamma, torch.Tensor) and gamma.dim() > 0 and gamma.shape != values.shape:
+        raise ValueError(f"gamma must be a scalar or {tuple(values.shape)}, "
+                         f"got {tuple(gamma.shape)}")
+    rewards = rewards.detach().to(values.dtype)
+    # torch.where rather than (1 - terminated) * V: a terminal next state's Q may be anything
+    # (even inf early on), and 0 * inf would be nan.
+    bootstrap = torch.where(terminated.bool(), torch.zeros_like(values), gamma * values)
+    return rewards + bootstrap
+
+
+def q_of_actions(q: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Q(s, a) for the taken actions: q (N, A), actions (N,) integer -> (N,)."""
+    return q.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+
+
+def td_loss(q_taken: torch.Tensor, targets: torch.Tensor,
+            kind: LossKind | str = LossKind.MSE) -> torch.Tensor:
+    """Mean TD loss over the batch, a scalar.
+
+    ``mse``: mean squared TD error, paper eq. 5, ``E[(y - Q(s, a))^2]``. ``huber``: the Huber
+    loss with delta 1 (quadratic within 1 of the target, linear beyond; DQN's error clipping).
+    """
+    kind = _parse(LossKind, kind, "loss kind")
+    if q_taken.shape != targets.shape:
+        raise ValueError(f"q_taken {tuple(q_taken.shape)} and targets "
+                         f"{tuple(targets.shape)} differ in shape")
+    if kind is LossKind.MSE:
+        return F.mse_loss(q_taken, targets)
+    return F.huber_loss(q_taken, targets, delta=1.0)

@@ -1,0 +1,55 @@
+"""``graspq bench env``: how fast the embedded scene steps and renders."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.settings import EnvConfig
+
+
+def _rate(run_once: Any, seconds: float) -> tuple[int, float]:
+    """Call ``run_once`` until ``seconds`` have passed; (calls, elapsed seconds)."""
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
+        run_once()
+        calls += 1
+    return calls, elapsed
+
+
+def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any]:
+    """Env steps/s under random actions (resets included), raw physics steps/s, render time."""
+    env = BaxterGraspEnv(config)
+    try:
+        rng = np.random.default_rng(seed)
+        env.reset(seed=seed)
+        episodes = [0]
+
+        def env_step() -> None:
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+            if terminated or truncated:
+                episodes[0] += 1
+                env.reset(seed=seed + episodes[0])
+
+        steps, env_elapsed = _rate(env_step, seconds)
+        env.reset(seed=seed)
+        physics_calls, physics_elapsed = _rate(
+            lambda: mujoco.mj_step(env.model, env.data, nstep=100), seconds / 2)
+        renders, render_elapsed = _rate(lambda: env.cameras.render(env.data), seconds / 2)
+    finally:
+        env.close()
+    pair_ms = 1000.0 * render_elapsed / renders
+    return {
+        "env_steps_per_s": steps / env_elapsed,
+        "episodes": episodes[0],
+        "physics_steps_per_s": 100 * physics_calls / physics_elapsed,
+        "render_ms": pair_ms / 2,
+        "render_pair_ms": pair_ms,
+        "image_size": config.camera.image_size,
+        "physics_timestep_s": config.physics.timestep_s,
+        "action_duration_s": config.physics.action_duration_s,
+    }

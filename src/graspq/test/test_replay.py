@@ -1,0 +1,363 @@
+"""Tests for graspq.learning.replay: frame sharing, wrap-around, n-step, persistence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graspq.learning.replay import ReplayBatch, ReplayBuffer
+from graspq.observation import MOTOR_SIZE, decode_overhead, encode_overhead
+
+NEAR, FAR = 0.5, 1.1
+
+
+def make_obs(rng: np.random.Generator, size: int, episode: int, step: int) -> dict:
+    """A random observation whose motor vector carries (episode, step) for bookkeeping."""
+    rgbd = rng.random((size, size, 4), dtype=np.float32)
+    rgbd[..., 3] = rng.uniform(NEAR, FAR, (size, size)).astype(np.float32)
+    motor = rng.standard_normal(MOTOR_SIZE).astype(np.float32)
+    motor[:2] = episode, step
+    return {"overhead_rgbd": rgbd,
+            "wrist_rgb": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+            "motor": motor}
+
+
+def ids(obs: dict) -> list[tuple[int, int]]:
+    return [(int(e), int(t)) for e, t in obs["motor"][:, :2]]
+
+
+def copy_obs(obs: dict) -> dict:
+    # A fresh copy: continuation must be detected by value, not by object identity.
+    return {key: value.copy() for key, value in obs.items()}
+
+
+class Recorder:
+    """Drives a ReplayBuffer with random episodes and remembers what was added."""
+
+    def __init__(self, buffer: ReplayBuffer, rng: np.random.Generator) -> None:
+        self.buffer, self.rng = buffer, rng
+        self.frames: dict[tuple[int, int], dict] = {}
+        # (episode, step) -> (action, reward, terminated, truncated, ends episode)
+        self.transitions: dict[tuple[int, int], tuple[int, float, bool, bool]] = {}
+        self.frame_log: list[tuple[int, int]] = []  # frames in the order they were stored
+        self.first_frame: dict[tuple[int, int], int] = {}  # transition -> its obs frame index
+        self.episode = 0
+
+    def run_episode(self, length: int, end: str) -> None:
+        """Add ``length`` steps; ``end`` in terminated / truncated / abandoned."""
+        size = self.buffer.image_size
+        obs = make_obs(self.rng, size, self.episode, 0)
+        self.frames[(self.episode, 0)] = obs
+        self.frame_log.append((self.episode, 0))
+        for t in range(length):
+            nxt = make_obs(self.rng, size, self.episode, t + 1)
+            last = t == length - 1
+            terminated = last and end == "terminated"
+            truncated = last and end == "truncated"
+            action = int(self.rng.integers(9))
+            reward = float(self.rng.normal())
+            self.buffer.add(copy_obs(obs), action, reward, copy_obs(nxt), terminated,
+                            truncated)
+            self.frames[(self.episode, t + 1)] = nxt
+            self.transitions[(self.episode, t)] = (action, reward, terminated, truncated)
+            self.first_frame[(self.episode, t)] = len(self.frame_log) - 1
+            self.frame_log.append((self.episode, t + 1))
+            obs = nxt
+        self.episode += 1
+
+    def alive(self) -> set[tuple[int, int]]:
+        """Transitions whose obs frame (and so its next frame) is among the newest slots."""
+        oldest = len(self.frame_log) - (self.buffer.capacity + 1)
+        return {key for key, frame in self.first_frame.items() if frame >= oldest}
+
+
+def check_batch(rec: Recorder, batch: ReplayBatch, n_step: int, gamma: float) -> None:
+    """Compare each distinct sampled transition with the reference record."""
+    buffer = rec.buffer
+    alive = rec.alive()
+    _, first = np.unique(batch.indices, return_index=True)
+    obs_ids, next_ids = ids(batch.obs), ids(batch.next_obs)
+    for i in first:
+        key, next_key = obs_ids[i], next_ids[i]
+        assert key in alive, f"sampled {key}, which should have been overwritten"
+        episode, t = key
+        # Expected n-step window from the reference.
+        reward, k, step = 0.0, 0, t
+        while k < n_step and (episode, step) in rec.transitions:
+            _, r, term, trunc = rec.transitions[(episode, step)]
+            reward += gamma**k * r
+            k += 1
+            step += 1
+            if term or trunc:
+                break
+        _, _, term, trunc = rec.transitions[(episode, step - 1)]
+        assert next_key == (episode, step), "next obs from another step or episode"
+        assert batch.steps[i] == k
+        assert batch.rewards[i] == pytest.approx(reward, rel=1e-5, abs=1e-5)
+        assert batch.actions[i] == rec.transitions[key][0]
+        assert batch.terminated[i] == term and batch.truncated[i] == trunc
+        for obs, which in ((batch.obs, key), (batch.next_obs, next_key)):
+            ref = rec.frames[which]
+            expected = encode_overhead(ref["overhead_rgbd"], buffer.depth_near_m,
+                                       buffer.depth_far_m)
+            np.testing.assert_array_equal(obs["overhead_rgbd"][i], expected)
+            np.testing.assert_array_equal(obs["motor"][i], ref["motor"])
+            if buffer.views == "multi":
+                np.testing.assert_array_equal(obs["wrist_rgb"][i], ref["wrist_rgb"])
+
+
+def test_add_and_sample_shapes_and_dtypes() -> None:
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer(capacity=50, image_size=16)
+    rec = Recorder(buffer, rng)
+    rec.run_episode(6, "terminated")
+    rec.run_episode(4, "truncated")
+    assert len(buffer) == 10 and buffer.num_added == 10
+    batch = buffer.sample(7, rng)
+    for obs in (batch.obs, batch.next_obs):
+        assert obs["overhead_rgbd"].shape == (7, 16, 16, 4)
+        assert obs["overhead_rgbd"].dtype == np.uint8
+        assert obs["wrist_rgb"].shape == (7, 16, 16, 3) and obs["wrist_rgb"].dtype == np.uint8
+        assert obs["motor"].shape == (7, 8) and obs["motor"].dtype == np.float32
+    assert batch.actions.dtype == np.int64 and batch.actions.shape == (7,)
+    assert batch.rewards.dtype == np.float32
+    assert batch.terminated.dtype == bool and batch.truncated.dtype == bool
+    assert batch.steps.tolist() == [1] * 7
+
+
+def test_single_view_stores_no_wrist() -> None:
+    rng = np.random.default_rng(1)
+    multi = ReplayBuffer(capacity=10, image_size=16, views="multi")
+    single = ReplayBuffer(capacity=10, image_size=16, views="single")
+    Recorder(single, rng).run_episode(3, "terminated")
+    assert "wrist_rgb" not in single.sample(2, rng).obs
+    assert single.nbytes < multi.nbytes
+
+
+@pytest.mark.parametrize("views", ["multi", "single"])
+def test_frames_stay_consistent_across_wraparound(views: str) -> None:
+    """Property: over many random episodes, every sampled transition is exactly what was added.
+
+    Small rings with episodes of random length (1..12) and random ends force constant
+    overwriting, including rings shorter than one episode.
+    """
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        capacity = int(rng.integers(1, 30))
+        buffer = ReplayBuffer(capacity=capacity, image_size=4, views=views)
+        rec = Recorder(buffer, rng)
+        for _ in range(25):
+            rec.run_episode(int(rng.integers(1, 13)),
+                            str(rng.choice(["terminated", "truncated", "abandoned"])))
+            alive = rec.alive()
+            assert len(buffer) == len(alive) <= capacity
+            n_step = int(rng.integers(1, 5))
+            batch = buffer.sample(60 * len(buffer), rng, n_step=n_step, gamma=0.9)
+            check_batch(rec, batch, n_step, 0.9)
+            # Heavy oversampling reaches every stored transition: together with the count
+            # check this makes the stored set equal the reference set.
+            assert len(set(batch.indices.tolist())) == len(alive)
+
+
+def test_one_frame_per_step_within_an_episode() -> None:
+    rng = np.random.default_rng(2)
+    buffer = ReplayBuffer(capacity=100, image_size=4)
+    rec = Recorder(buffer, rng)
+    rec.run_episode(10, "terminated")  # 11 frames
+    rec.run_episode(5, "truncated")  # 6 frames
+    assert buffer.describe().startswith("replay buffer: 15/100 transitions")
+    # 17 frames written, so a ring of 17 slots (capacity 16) still holds every transition...
+    small = ReplayBuffer(capacity=16, image_size=4)
+    rec_small = Recorder(small, np.random.default_rng(2))
+    rec_small.run_episode(10, "terminated")
+    rec_small.run_episode(5, "truncated")
+    assert len(small) == 15
+    # ...and a one-step episode (two new frames) evicts exactly the two oldest transitions.
+    rec_small.run_episode(1, "terminated")
+    assert len(small) == 14
+    assert rec_small.alive() == set(rec_small.transitions) - {(0, 0), (0, 1)}
+
+
+def test_terminal_transitions_never_mix_episodes() -> None:
+    rng = np.random.default_rng(3)
+    buffer = ReplayBuffer(capacity=20, image_size=4)
+    rec = Recorder(buffer, rng)
+    for _ in range(30):
+        rec.run_episode(int(rng.integers(1, 4)), "terminated")
+    batch = buffer.sample(500, rng, n_step=3, gamma=0.5)
+    ended = batch.terminated | batch.truncated
+    assert ended.any()
+    for (e, t), (ne, nt) in zip(ids(batch.obs), ids(batch.next_obs), strict=True):
+        assert ne == e and nt > t
+
+
+def test_n_step_hand_computed() -> None:
+    rng = np.random.default_rng(4)
+    buffer = ReplayBuffer(capacity=30, image_size=4)
+    frames = [make_obs(rng, 4, 0, t) for t in range(5)]
+    for t, reward in enumerate([1.0, 2.0, 3.0, 4.0]):
+        buffer.add(frames[t], t, reward, frames[t + 1], terminated=t == 3, truncated=False)
+    batch = buffer.sample(400, rng, n_step=3, gamma=0.5)
+    by_step = {t: i for i, (_, t) in enumerate(ids(batch.obs))}
+    assert sorted(by_step) == [0, 1, 2, 3]
+    expected = {0: (1 + 0.5 * 2 + 0.25 * 3, 3, 3, False), 1: (2 + 0.5 * 3 + 0.25 * 4, 3, 4, True),
+                2: (3 + 0.5 * 4, 2, 4, True), 3: (4.0, 1, 4, True)}
+    for t, (reward, steps, next_t, terminated) in expected.items():
+        i = by_step[t]
+        assert batch.rewards[i] == pytest.approx(reward)
+        assert batch.steps[i] == steps
+        assert ids(batch.next_obs)[i] == (0, next_t)
+        assert bool(batch.terminated[i]) is terminated
+    # The window of a running episode stops at its newest frame and bootstraps from it.
+    running = ReplayBuffer(capacity=30, image_size=4)
+    running.add(frames[0], 0, 1.0, frames[1], terminated=False, truncated=False)
+    running.add(frames[1], 1, 2.0, frames[2], terminated=False, truncated=False)
+    batch = running.sample(50, rng, n_step=5, gamma=0.5)
+    i = ids(batch.obs).index((0, 0))
+    assert batch.steps[i] == 2 and batch.rewards[i] == pytest.approx(2.0)
+    assert ids(batch.next_obs)[i] == (0, 2) and not batch.terminated[i]
+
+
+def test_depth_quantisation_error_within_half_a_step() -> None:
+    rng = np.random.default_rng(5)
+    buffer = ReplayBuffer(capacity=4, image_size=16)
+    obs, nxt = make_obs(rng, 16, 0, 0), make_obs(rng, 16, 0, 1)
+    buffer.add(obs, 0, 0.0, nxt, terminated=True, truncated=False)
+    batch = buffer.sample(1, rng)
+    decoded = decode_overhead(batch.obs["overhead_rgbd"][0], NEAR, FAR)
+    step = (FAR - NEAR) / 255
+    assert np.abs(decoded[..., 3] - obs["overhead_rgbd"][..., 3]).max() <= step / 2 + 1e-6
+    assert np.abs(decoded[..., :3] - obs["overhead_rgbd"][..., :3]).max() <= 0.5 / 255 + 1e-6
+
+
+def test_bad_input_is_rejected_and_changes_nothing() -> None:
+    rng = np.random.default_rng(6)
+    buffer = ReplayBuffer(capacity=8, image_size=4)
+    obs, nxt = make_obs(rng, 4, 0, 0), make_obs(rng, 4, 0, 1)
+    buffer.add(obs, 1, 0.5, nxt, terminated=False, truncated=False)
+    before = buffer.sample(1, np.random.default_rng(0))
+    bad_shape = dict(nxt, overhead_rgbd=np.zeros((5, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="overhead_rgbd"):
+        buffer.add(nxt, 0, 0.0, bad_shape, terminated=False, truncated=False)
+    no_wrist = {k: v for k, v in nxt.items() if k != "wrist_rgb"}
+    with pytest.raises(ValueError, match="wrist_rgb"):
+        buffer.add(no_wrist, 0, 0.0, nxt, terminated=False, truncated=False)
+    with pytest.raises(ValueError, match="action"):
+        buffer.add(nxt, -1, 0.0, make_obs(rng, 4, 0, 2), terminated=False, truncated=False)
+    with pytest.raises(ValueError, match="reward"):
+        buffer.add(nxt, 0, float("nan"), make_obs(rng, 4, 0, 2), False, False)
+    assert len(buffer) == 1 and buffer.num_added == 1
+    after = buffer.sample(1, np.random.default_rng(0))
+    np.testing.assert_array_equal(after.next_obs["motor"], before.next_obs["motor"])
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(capacity=8, image_size=4).sample(1, rng)
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(capacity=0, image_size=4)
+    with pytest.raises(ValueError, match="views"):
+        ReplayBuffer(capacity=1, image_size=4, views="stereo")
+
+
+def test_nbytes_and_describe() -> None:
+    buffer = ReplayBuffer(capacity=999, image_size=64)
+    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1
+    assert buffer.nbytes == 1000 * per_slot
+    text = buffer.describe()
+    assert "0/999 transitions" in text and "MiB" in text and "64x64" in text
+
+
+def assert_batches_equal(a: ReplayBatch, b: ReplayBatch) -> None:
+    for field in ReplayBatch._fields:
+        x, y = getattr(a, field), getattr(b, field)
+        if isinstance(x, dict):
+            assert x.keys() == y.keys()
+            for key in x:
+                np.testing.assert_array_equal(x[key], y[key])
+        else:
+            np.testing.assert_array_equal(x, y)
+
+
+def test_save_load_round_trip_is_exact(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    buffer = ReplayBuffer(capacity=25, image_size=8)
+    rec = Recorder(buffer, rng)
+    for _ in range(8):
+        rec.run_episode(int(rng.integers(1, 8)), "terminated")
+    # Leave an episode running: the loaded buffer must continue it without a new frame.
+    size = buffer.image_size
+    o0, o1, o2 = (make_obs(rng, size, 99, t) for t in range(3))
+    buffer.add(o0, 1, 0.0, o1, terminated=False, truncated=False)
+    path = tmp_path / "replay.npz"
+    buffer.save(path)
+    saved_description = buffer.describe()
+    assert [p.name for p in tmp_path.iterdir()] == ["replay.npz"]  # no temporary left
+    loaded = ReplayBuffer(capacity=25, image_size=8)
+    loaded.load(path)
+    assert len(loaded) == len(buffer) and loaded.num_added == buffer.num_added
+    assert loaded.describe() == buffer.describe()
+    assert_batches_equal(buffer.sample(64, np.random.default_rng(1), n_step=3, gamma=0.9),
+                         loaded.sample(64, np.random.default_rng(1), n_step=3, gamma=0.9))
+    for b in (buffer, loaded):
+        b.add(copy_obs(o1), 2, 1.0, copy_obs(o2), terminated=True, truncated=False)
+    assert_batches_equal(buffer.sample(64, np.random.default_rng(2), n_step=2, gamma=0.9),
+                         loaded.sample(64, np.random.default_rng(2), n_step=2, gamma=0.9))
+    assert ReplayBuffer.from_file(path).describe() == saved_description
+
+
+def filled_file(tmp_path: Path, **kwargs) -> Path:
+    rng = np.random.default_rng(8)
+    buffer = ReplayBuffer(capacity=12, image_size=8, **kwargs)
+    Recorder(buffer, rng).run_episode(6, "terminated")
+    path = tmp_path / "replay.npz"
+    buffer.save(path)
+    return path
+
+
+def test_load_rejects_mismatched_buffers(tmp_path: Path) -> None:
+    path = filled_file(tmp_path)
+    cases = [(ReplayBuffer(capacity=13, image_size=8), "capacity mismatch: file has 12"),
+             (ReplayBuffer(capacity=12, image_size=16), "image_size mismatch"),
+             (ReplayBuffer(capacity=12, image_size=8, views="single"), "views mismatch"),
+             (ReplayBuffer(capacity=12, image_size=8, depth_far_m=1.2), "depth bounds")]
+    for buffer, message in cases:
+        with pytest.raises(ValueError, match=message):
+            buffer.load(path)
+        assert len(buffer) == 0
+
+
+def test_load_rejects_corrupt_files(tmp_path: Path) -> None:
+    path = filled_file(tmp_path)
+    data = path.read_bytes()
+    target = ReplayBuffer(capacity=12, image_size=8)
+    rng = np.random.default_rng(9)
+    Recorder(target, rng).run_episode(3, "terminated")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.npz"
+    middle = len(data) // 2
+    flipped.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a replay buffer at all")
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros(3))
+    for bad, message in ((truncated, "corrupt"), (flipped, "corrupt"), (garbage, "corrupt"),
+                         (other, "missing arrays")):
+        with pytest.raises(ValueError, match=message) as info:
+            target.load(bad)
+        assert str(bad) in str(info.value)
+        assert len(target) == 3  # a failed load changes nothing
+    with pytest.raises(FileNotFoundError):
+        target.load(tmp_path / "absent.npz")
+
+
+def test_save_replaces_atomically(tmp_path: Path) -> None:
+    path = filled_file(tmp_path)
+    rng = np.random.default_rng(10)
+    buffer = ReplayBuffer(capacity=12, image_size=8)
+    Recorder(buffer, rng).run_episode(2, "truncated")
+    buffer.save(path)  # overwrite an existing file
+    assert sorted(os.listdir(tmp_path)) == ["replay.npz"]
+    loaded = ReplayBuffer.from_file(path)
+    assert len(loaded) == 2
