@@ -21,8 +21,33 @@ def _rate(run_once: Any, seconds: float) -> tuple[int, float]:
     return calls, elapsed
 
 
+def _stock_renderer_pair_ms(env: BaxterGraspEnv, seconds: float) -> float:
+    """Baseline: the same two images with ``mujoco.Renderer`` (colour and depth are separate
+    renders there, and each image is read back on its own)."""
+    size = env.config.camera.image_size
+    renderer = mujoco.Renderer(env.model, size, size)
+    overhead, wrist = env.scene.overhead_camera, env.scene.wrist_camera
+
+    def render_pair() -> None:
+        renderer.update_scene(env.data, camera=overhead)
+        renderer.render()
+        renderer.enable_depth_rendering()
+        renderer.render()
+        renderer.disable_depth_rendering()
+        renderer.update_scene(env.data, camera=wrist)
+        renderer.render()
+
+    try:
+        calls, elapsed = _rate(render_pair, seconds)
+    finally:
+        renderer.close()
+    return 1000.0 * elapsed / calls
+
+
 def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any]:
-    """Env steps/s under random actions (resets included), raw physics steps/s, render time."""
+    """Env steps/s under random actions (resets included), raw physics steps/s, render time,
+    and the render time of stock ``mujoco.Renderer`` for the same images, measured in the same
+    run as a baseline (this machine's timings are noisy)."""
     env = BaxterGraspEnv(config)
     try:
         rng = np.random.default_rng(seed)
@@ -40,6 +65,7 @@ def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any
         physics_calls, physics_elapsed = _rate(
             lambda: mujoco.mj_step(env.model, env.data, nstep=100), seconds / 2)
         renders, render_elapsed = _rate(lambda: env.cameras.render(env.data), seconds / 2)
+        baseline_pair_ms = _stock_renderer_pair_ms(env, seconds / 2)
     finally:
         env.close()
     pair_ms = 1000.0 * render_elapsed / renders
@@ -49,6 +75,8 @@ def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any
         "physics_steps_per_s": 100 * physics_calls / physics_elapsed,
         "render_ms": pair_ms / 2,
         "render_pair_ms": pair_ms,
+        "baseline_render_pair_ms": baseline_pair_ms,
+        "render_speedup": baseline_pair_ms / pair_ms,
         "image_size": config.camera.image_size,
         "physics_timestep_s": config.physics.timestep_s,
         "action_duration_s": config.physics.action_duration_s,

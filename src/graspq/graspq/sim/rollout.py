@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,17 +76,20 @@ def _rate(flags: Any) -> float:
 
 
 def run_episodes(env: BaxterGraspEnv, policy: Policy, episodes: int, seed: int, *,
-                 object_type: str | None = None,
+                 object_type: str | Sequence[str] | None = None,
                  on_frame: Callable[[np.ndarray], None] | None = None,
                  on_episode: Callable[[EpisodeRecord], None] | None = None) -> RolloutSummary:
     """Run ``episodes`` episodes, episode ``i`` seeded with ``seed + i``.
 
-    ``on_frame`` receives the camera panel of every observation (needs ``render_mode
-    ="rgb_array"``); ``on_episode`` each finished episode's record.
+    ``object_type``: None draws the object from the seed; a name fixes it; a sequence of names
+    is cycled through (a balanced evaluation set). ``on_frame`` receives the camera panel of
+    every observation (needs ``render_mode="rgb_array"``); ``on_episode`` each finished
+    episode's record.
     """
-    options = {"object": object_type} if object_type else None
+    kinds = [object_type] if isinstance(object_type, str) else object_type
     records = []
     for index in range(episodes):
+        options = {"object": kinds[index % len(kinds)]} if kinds else None
         observation, info = env.reset(seed=seed + index, options=options)
         if on_frame is not None:
             on_frame(env.render())

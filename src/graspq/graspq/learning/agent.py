@@ -1,0 +1,185 @@
+"""The learning agent: online and target GQN, epsilon-greedy acting, one TD update.
+
+The three learners share this code; they differ only in the TD target
+(:func:`graspq.learning.targets.td_targets`) and in whether a target network exists.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
+from graspq.learning.replay import ReplayBatch
+from graspq.learning.settings import TrainingConfig
+from graspq.learning.targets import Learner, q_of_actions, td_loss, td_targets
+from graspq.observation import OVERHEAD_KEY, WRIST_KEY
+
+
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``pad`` pixels (replicate padding, random crop; DrQ,
+    Kostrikov et al. 2020). images: (N, C, S, S) float."""
+    n, _, size, _ = images.shape
+    padded = torch.nn.functional.pad(images, (pad,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    rows = (torch.arange(size)[None, :] + offsets[:, :1])  # (N, S)
+    cols = (torch.arange(size)[None, :] + offsets[:, 1:])
+    batch = torch.arange(n)[:, None, None]
+    shifted = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+    return shifted.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+class QAgent:
+    """Online network, optional target network, Adam, and the update rule."""
+
+    def __init__(self, config: TrainingConfig, network: GQNConfig, depth_near_m: float,
+                 depth_far_m: float,
+                 memory_format: torch.memory_format = torch.channels_last) -> None:
+        self.config = config
+        self.memory_format = memory_format
+        self.learner = Learner(config.learner)
+        self.depth_bounds = (depth_near_m, depth_far_m)
+        self.online = GraspQNetwork(network).to(memory_format=memory_format)
+        self.target = copy.deepcopy(self.online) if self.learner.uses_target_network else None
+        if self.target is not None:
+            self.target.eval()
+            self.target.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
+                                          eps=config.adam_eps)
+        self.updates = 0
+        self._augment_generator = torch.Generator().manual_seed(config.seed + 17)
+
+    # ------------------------------------------------------------------------- acting
+    def _inputs(self, obs: Mapping[str, np.ndarray], augment: bool = False):
+        inputs = preprocess(obs, "cpu", *self.depth_bounds, memory_format=self.memory_format)
+        pad = self.config.augment_shift_px
+        if augment and pad:
+            overhead = random_shift(inputs.overhead, pad, self._augment_generator)
+            wrist = None if inputs.wrist is None else random_shift(inputs.wrist, pad,
+                                                                   self._augment_generator)
+            inputs = inputs._replace(overhead=overhead, wrist=wrist)
+        if self.online.config.views == "single":
+            inputs = inputs._replace(wrist=None)
+        return inputs
+
+    @torch.no_grad()
+    def q_values(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Q-values (A,) of one observation, network in eval mode."""
+        self.online.eval()
+        return self.online(*self._inputs(obs))[0].numpy()
+
+    def act(self, obs: Mapping[str, np.ndarray], epsilon: float,
+            rng: np.random.Generator) -> int:
+        """Epsilon-greedy action. The random draw always happens, so the RNG stream does not
+        depend on the network's outputs (resumed runs replay exactly)."""
+        explore = rng.random() < epsilon
+        random_action = int(rng.integers(self.online.config.num_actions))
+        if explore:
+            return random_action
+        return int(np.argmax(self.q_values(obs)))
+
+    # ------------------------------------------------------------------------- learning
+    def update(self, batch: ReplayBatch, demos: ReplayBatch | None = None) -> float:
+        """One gradient step on a batch (plus demonstrations, if given); returns the loss.
+
+        With demonstrations, the TD loss covers both parts and, if ``demo_margin`` > 0, the
+        large-margin loss of DQfD (Hester et al. 2018, eq. 2) pushes the expert's action at
+        least the margin above every other action on the demonstration part.
+        """
+        cfg = self.config
+        net = self.online
+        num_demos = 0
+        if demos is not None:
+            num_demos = len(demos.actions)
+            batch = concat_batches(batch, demos) if batch is not None else demos
+        with torch.no_grad():
+            next_inputs = self._inputs(batch.next_obs, augment=True)
+            next_q_target = self.target(*next_inputs) if self.target is not None else None
+            next_q_online = None
+            if self.learner in (Learner.QLEARNING, Learner.DDQN):
+                net.eval()  # BatchNorm running statistics; next states do not update them
+                next_q_online = net(*next_inputs)
+            gamma = torch.as_tensor(cfg.gamma ** batch.steps, dtype=torch.float32)
+            targets = td_targets(self.learner, torch.as_tensor(batch.rewards),
+                                 torch.as_tensor(batch.terminated), next_q_online,
+                                 next_q_target, gamma)
+        net.train()
+        q = net(*self._inputs(batch.obs, augment=True))
+        actions = torch.as_tensor(batch.actions)
+        loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
+        if num_demos and cfg.demo_margin > 0:
+            q_demo, expert = q[-num_demos:], actions[-num_demos:]
+            margins = torch.full_like(q_demo, cfg.demo_margin)
+            margins.scatter_(1, expert[:, None], 0.0)
+            loss = loss + ((q_demo + margins).max(dim=1).values
+                           - q_of_actions(q_demo, expert)).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip_norm)
+        self.optimizer.step()
+        self.updates += 1
+        if self.target is not None and self.updates % cfg.target_update_every == 0:
+            self.sync_target()
+        return float(loss.detach())
+
+    def sync_target(self) -> None:
+        """Hard copy of the online weights into the target network."""
+        if self.target is not None:
+            self.target.load_state_dict(self.online.state_dict())
+
+    # ------------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Everything needed to resume: weights, target weights, optimizer, counters, RNG."""
+        return {
+            "online": self.online.state_dict(),
+            "target": None if self.target is None else self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+            "augment_rng": self._augment_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of :meth:`state_dict`."""
+        self.online.load_state_dict(state["online"])
+        if self.target is not None:
+            if state["target"] is None:
+                raise ValueError("checkpoint has no target network but the learner needs one")
+            self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])
+        self._augment_generator.set_state(state["augment_rng"])
+
+
+def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
+    """Two batches as one (same keys; the second's rows come last)."""
+
+    def joined(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: np.concatenate([a[key], b[key]]) for key in a}
+
+    return ReplayBatch(
+        obs=joined(first.obs, second.obs), actions=np.concatenate([first.actions, second.actions]),
+        rewards=np.concatenate([first.rewards, second.rewards]),
+        next_obs=joined(first.next_obs, second.next_obs),
+        terminated=np.concatenate([first.terminated, second.terminated]),
+        truncated=np.concatenate([first.truncated, second.truncated]),
+        steps=np.concatenate([first.steps, second.steps]),
+        indices=np.concatenate([first.indices, second.indices]))
+
+
+def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
+                            next_obs: Mapping[str, np.ndarray], terminated: bool,
+                            truncated: bool) -> ReplayBatch:
+    """The latest transition as a batch of one (the Q-learning baseline has no replay)."""
+
+    def batched(o: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: np.asarray(value)[None] for key, value in o.items()
+                if key in (OVERHEAD_KEY, WRIST_KEY, "motor")}
+
+    return ReplayBatch(
+        obs=batched(obs), actions=np.array([action], np.int64),
+        rewards=np.array([reward], np.float32), next_obs=batched(next_obs),
+        terminated=np.array([terminated]), truncated=np.array([truncated]),
+        steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64))

@@ -1,0 +1,98 @@
+"""``graspq bench train``: gradient updates per second and env steps per second while training.
+
+The baseline, measured in the same run, is the same update with the images in the default
+(NCHW-contiguous) memory format instead of channels_last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from graspq.learning.agent import QAgent
+from graspq.learning.replay import ReplayBuffer
+from graspq.learning.settings import TrainingConfig
+from graspq.learning.trainer import Trainer
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.settings import EnvConfig
+
+
+def _filled_replay(env: BaxterGraspEnv, training: TrainingConfig, transitions: int,
+                   rng: np.random.Generator) -> ReplayBuffer:
+    camera = env.config.camera
+    replay = ReplayBuffer(transitions + 1, camera.image_size, training.views,
+                          camera.depth_near_m, camera.depth_far_m)
+    obs, _ = env.reset(seed=0)
+    episode = 0
+    while replay.num_added < transitions:
+        action = int(rng.integers(env.action_space.n))
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        replay.add(obs, action, reward, next_obs, terminated, truncated)
+        obs = next_obs
+        if terminated or truncated:
+            episode += 1
+            obs, _ = env.reset(seed=episode)
+    return replay
+
+
+def _updates_per_s(training: TrainingConfig, env_config: EnvConfig, replay: ReplayBuffer,
+                   seconds: float, memory_format: torch.memory_format) -> float:
+    camera = env_config.camera
+    agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
+                   camera.depth_near_m, camera.depth_far_m, memory_format=memory_format)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # warm-up: allocator, oneDNN kernel selection
+        agent.update(replay.sample(training.batch_size, rng))
+    updates, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or updates < 3:
+        agent.update(replay.sample(training.batch_size, rng))
+        updates += 1
+    return updates / elapsed
+
+
+def bench_train(training: TrainingConfig, env_config: EnvConfig,
+                seconds: float) -> dict[str, Any]:
+    """Measure updates/s (channels_last and NCHW) and env steps/s of the real training loop."""
+    torch.set_num_threads(training.torch_threads)
+    env = BaxterGraspEnv(env_config)
+    try:
+        replay = _filled_replay(env, training, 300, np.random.default_rng(0))
+    finally:
+        env.close()
+    updates_per_s = _updates_per_s(training, env_config, replay, seconds / 3,
+                                   torch.channels_last)
+    baseline = _updates_per_s(training, env_config, replay, seconds / 3,
+                              torch.contiguous_format)
+    # The real loop: epsilon-greedy acting, replay, one update per `update_every` steps.
+    loop_config = dataclasses.replace(training, learning_starts=training.batch_size,
+                                      episodes=10**6, eval_every=10**6,
+                                      checkpoint_every=10**6, demo_episodes=0)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(loop_config, env_config, Path(run_dir), log=lambda line: None)
+        try:
+            start = time.perf_counter()
+            while time.perf_counter() - start < seconds / 3:
+                trainer.run_episode()
+            elapsed = time.perf_counter() - start
+            steps = trainer.env_steps
+        finally:
+            trainer.close()
+    return {
+        "updates_per_s": updates_per_s,
+        "update_ms": 1000.0 / updates_per_s,
+        "baseline_nchw_updates_per_s": baseline,
+        "channels_last_speedup": updates_per_s / baseline,
+        "env_steps_per_s_while_training": steps / elapsed,
+        "learner": training.learner,
+        "views": training.views,
+        "batch_size": training.batch_size,
+        "update_every": training.update_every,
+        "image_size": env_config.camera.image_size,
+        "torch_threads": training.torch_threads,
+    }

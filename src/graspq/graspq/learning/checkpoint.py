@@ -1,0 +1,123 @@
+"""Checkpoints: written atomically, loaded with ``weights_only=True``, checked before use.
+
+A run directory holds ``checkpoints/epNNNNNN.pt`` (weights, optimizer, counters, RNG states,
+both configs), ``checkpoints/epNNNNNN.replay.npz`` (the replay buffer) and
+``checkpoints/latest.json`` naming the newest complete pair. Each file is written to a
+temporary name and renamed, and ``latest.json`` is replaced last, so a crash at any moment
+leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FORMAT = 1
+KEEP_CHECKPOINTS = 2
+_REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "episode",
+                  "env_steps", "agent")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not match what it is loaded for."""
+
+
+def config_hash(training_config: dict, env_config: dict) -> str:
+    """Short hash identifying a (training, env) configuration pair."""
+    text = json.dumps({"training": training_config, "env": env_config}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _atomic_write_bytes(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, payload: dict, replay: Any | None) -> Path:
+    """Write a checkpoint (and the replay buffer) for ``payload['episode']``; return its path."""
+    directory = run_dir / "checkpoints"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"ep{payload['episode']:06d}"
+    replay_name = None
+    if replay is not None:
+        replay_name = f"{name}.replay.npz"
+        replay.save(directory / replay_name)
+    payload = dict(payload, format=CHECKPOINT_FORMAT, replay_file=replay_name)
+    path = directory / f"{name}.pt"
+    _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    latest = json.dumps({"checkpoint": path.name, "replay": replay_name,
+                         "episode": payload["episode"]})
+    _atomic_write_bytes(directory / "latest.json", lambda handle: handle.write(latest.encode()))
+    _prune(directory, keep={path.name, replay_name})
+    return path
+
+
+def _prune(directory: Path, keep: set) -> None:
+    checkpoints = sorted(directory.glob("ep*.pt"))
+    for old in checkpoints[:-KEEP_CHECKPOINTS]:
+        if old.name in keep:
+            continue
+        old.unlink(missing_ok=True)
+        old.with_name(old.name.replace(".pt", ".replay.npz")).unlink(missing_ok=True)
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A checkpoint file, or the latest checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / "checkpoints" / "latest.json"
+        if not latest.exists():
+            raise CheckpointError(f"{path}: no checkpoints/latest.json (not a training run?)")
+        try:
+            name = json.loads(latest.read_text())["checkpoint"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{latest}: corrupt ({exc})") from exc
+        path = latest.parent / name
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load and sanity-check a checkpoint file (tensors and plain types only)."""
+    path = resolve_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable GraspQ checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: not a GraspQ checkpoint (top level is "
+                              f"{type(payload).__name__})")
+    missing = [key for key in _REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: not a GraspQ checkpoint (missing {missing})")
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {payload['format']}, this GraspQ "
+                              f"reads format {CHECKPOINT_FORMAT}")
+    payload["path"] = str(path)
+    return payload
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Keys (dotted) whose values differ between two nested config mappings."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            differences += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            differences.append(f"{prefix}{key}: checkpoint {a!r}, now {b!r}")
+    return differences

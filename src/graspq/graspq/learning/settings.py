@@ -1,0 +1,92 @@
+"""Training configuration (``config/training.yaml``): learner, network, replay, schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from graspq.config import ConfigError, param, section
+from graspq.learning.model import GQNConfig
+
+TRAINING_NODE_NAME = "graspq_training"
+LEARNERS = ("qlearning", "dqn", "ddqn")
+VIEWS = ("multi", "single")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Widths of the Grasp-Q-Network (the image size comes from the env's camera config)."""
+
+    stream_channels: int = param(32, "channels of every convolution in a camera stream", ge=1)
+    joint_channels: int = param(64, "channels of the convolution over the joined streams", ge=1)
+    fc_width: int = param(256, "width of the image and head fully connected layers", ge=1)
+    motor_width: int = param(64, "width of the two motor-stream layers", ge=1)
+
+    def gqn(self, image_size: int, views: str) -> GQNConfig:
+        """The network shape for an image size and view mode."""
+        return GQNConfig(image_size=image_size, stream_channels=self.stream_channels,
+                         joint_channels=self.joint_channels, fc_width=self.fc_width,
+                         motor_width=self.motor_width, views=views)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorationConfig:
+    """Epsilon-greedy schedule, linear in episodes."""
+
+    epsilon_start: float = param(1.0, "exploration rate at the first episode", ge=0.0, le=1.0)
+    epsilon_end: float = param(0.05, "exploration rate after the decay", ge=0.0, le=1.0)
+    epsilon_decay_episodes: int = param(1500, "episodes over which epsilon decays", ge=1)
+
+    def epsilon(self, episode: int) -> float:
+        """Exploration rate for a 0-based training episode."""
+        fraction = min(1.0, episode / self.epsilon_decay_episodes)
+        return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything ``graspq train`` needs beyond the env config."""
+
+    learner: str = param("ddqn", "TD target: qlearning (online max, no replay, no target "
+                         "net), dqn (target max), ddqn (target at the online argmax)",
+                         choices=LEARNERS)
+    views: str = param("multi", "multi: overhead RGB-D + wrist RGB + motor; single: overhead "
+                       "RGB-D + motor", choices=VIEWS)
+    episodes: int = param(3000, "training episodes", ge=1)
+    seed: int = param(0, "seed of the run (episodes, exploration, weights)", ge=0)
+    gamma: float = param(0.95, "discount factor", gt=0.0, le=1.0)
+    learning_rate: float = param(2.5e-4, "Adam learning rate", gt=0.0)
+    adam_eps: float = param(1.5e-4, "Adam epsilon", gt=0.0)
+    grad_clip_norm: float = param(10.0, "gradient norm clipping threshold", gt=0.0)
+    loss: str = param("mse", "TD loss: mse (paper eq. 5) or huber", choices=("mse", "huber"))
+    batch_size: int = param(32, "transitions per update (dqn, ddqn)", ge=1)
+    replay_capacity: int = param(100_000, "replay buffer size in transitions", ge=1)
+    learning_starts: int = param(1000, "transitions collected before the first update", ge=1)
+    update_every: int = param(1, "environment steps per gradient update", ge=1)
+    target_update_every: int = param(1000, "updates between hard copies of the target net",
+                                     ge=1)
+    n_step: int = param(1, "n-step returns (1 = the paper's one-step target)", ge=1, le=20)
+    demo_episodes: int = param(0, "oracle demonstration episodes put in the replay buffer "
+                               "before training (0 = none, the paper-faithful default)", ge=0)
+    demo_fraction: float = param(0.25, "share of each batch drawn from the demonstrations "
+                                 "(when demo_episodes > 0)", ge=0.0, le=1.0)
+    demo_margin: float = param(0.0, "DQfD large-margin loss on demonstrations: margin of the "
+                               "expert's action over the others (0 = off)", ge=0.0)
+    pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
+                                  "episode (DQfD pre-training)", ge=0)
+    augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
+                                  ge=0, le=16)
+    exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
+    network: NetworkConfig = section(NetworkConfig, "network widths")
+    eval_every: int = param(100, "episodes between greedy evaluations", ge=1)
+    eval_episodes: int = param(30, "episodes per evaluation, cycling cube/sphere/cylinder",
+                               ge=1)
+    eval_seed: int = param(1_000_000, "seed of the fixed evaluation episode set", ge=0)
+    checkpoint_every: int = param(50, "episodes between checkpoints", ge=1)
+    torch_threads: int = param(2, "CPU threads for torch", ge=1, le=64)
+
+    def __post_init__(self) -> None:
+        if self.learning_starts < self.batch_size:
+            raise ConfigError("learning_starts", "must be at least batch_size")
+        if self.learner == "qlearning" and (self.n_step != 1 or self.demo_episodes):
+            raise ConfigError("learner", "qlearning learns from the latest transition only: "
+                              "n_step must be 1 and demo_episodes 0")

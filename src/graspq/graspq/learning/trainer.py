@@ -1,0 +1,376 @@
+"""The training loop: collect episodes epsilon-greedily, learn, evaluate, checkpoint, resume.
+
+The CLI (``graspq train``) and the ROS training node drive this one class. A run directory
+holds the configs, ``train.csv`` (one row per episode), ``eval.csv`` (one row per greedy
+evaluation), TensorBoard event files and the checkpoints; ``resume`` continues exactly where
+the last checkpoint left off (same weights, optimizer, replay, RNG streams and counters).
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import graspq
+from graspq.config import dump_yaml, to_mapping
+from graspq.learning.agent import QAgent, single_transition_batch
+from graspq.learning.checkpoint import (
+    CheckpointError,
+    config_differences,
+    config_hash,
+    load_checkpoint,
+    save_checkpoint,
+)
+from graspq.learning.replay import ReplayBuffer
+from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.rollout import make_policy, run_episodes
+from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
+
+TRAIN_COLUMNS = ("episode", "env_steps", "updates", "steps", "return", "outcome", "object",
+                 "epsilon", "loss", "success_rate_100", "steps_per_s", "wall_s")
+EVAL_COLUMNS = ("episode", "env_steps", "success_rate", *OBJECT_TYPES, "mean_steps",
+                "mean_steps_to_success", "mean_return")
+_DEMO_SEED_OFFSET = 1 << 19  # demonstration episodes use seeds no training episode uses
+
+
+def episode_seed(run_seed: int, episode: int) -> int:
+    """Env seed of a training episode: distinct per run seed and episode."""
+    return (run_seed << 20) + episode
+
+
+def greedy_policy(agent: QAgent) -> Callable[[dict[str, np.ndarray]], int]:
+    """The agent's greedy policy, for evaluation."""
+    return lambda obs: int(np.argmax(agent.q_values(obs)))
+
+
+def evaluate(env: BaxterGraspEnv, agent: QAgent, episodes: int, seed: int) -> dict[str, Any]:
+    """Greedy success on a fixed, object-balanced episode set (seeds ``seed`` ...)."""
+    return run_episodes(env, greedy_policy(agent), episodes, seed,
+                        object_type=OBJECT_TYPES).as_dict()
+
+
+@dataclasses.dataclass
+class EpisodeStats:
+    """What one training episode did, for the logs and the progress bar."""
+
+    steps: int
+    episode_return: float
+    outcome: str
+    object: str
+    loss: float
+
+
+class _StopRequest:
+    """First Ctrl-C asks the loop to stop after the current episode; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (e.g. inside a ROS executor)
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Trains one agent in one run directory."""
+
+    def __init__(self, training: TrainingConfig, env_config: EnvConfig, run_dir: Path,
+                 resume: bool = False, log: Callable[[str], None] = print) -> None:
+        self.training = training
+        self.env_config = env_config
+        self.run_dir = Path(run_dir)
+        self.log = log
+        torch.set_num_threads(training.torch_threads)
+        torch.manual_seed(training.seed)
+        camera = env_config.camera
+        self.env = BaxterGraspEnv(env_config)
+        self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
+                            camera.depth_near_m, camera.depth_far_m)
+        self.replay = None
+        if training.learner != "qlearning":
+            self.replay = ReplayBuffer(training.replay_capacity, camera.image_size,
+                                       training.views, camera.depth_near_m, camera.depth_far_m)
+        self.demos = None
+        if training.demo_episodes:
+            self.demos = ReplayBuffer(training.demo_episodes * (env_config.max_steps + 1),
+                                      camera.image_size, training.views, camera.depth_near_m,
+                                      camera.depth_far_m)
+        self.rng = np.random.default_rng(training.seed)
+        self.episode = 0  # completed training episodes
+        self.env_steps = 0
+        self.recent_outcomes: collections.deque[str] = collections.deque(maxlen=100)
+        self.wall_s = 0.0
+        self._training_mapping = to_mapping(training)
+        self._env_mapping = to_mapping(env_config)
+        checkpoints = self.run_dir / "checkpoints" / "latest.json"
+        if resume:
+            self._restore()
+        elif checkpoints.exists():
+            raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to "
+                                  "continue it or choose another --out")
+        self._write_configs()
+        self._writer = None
+
+    # ------------------------------------------------------------------ checkpointing
+    def _comparable(self, mapping: dict) -> dict:
+        # The episode budget may grow on resume; everything else must match.
+        return {key: value for key, value in mapping.items() if key != "episodes"}
+
+    def _restore(self) -> None:
+        payload = load_checkpoint(self.run_dir)
+        differences = config_differences(self._comparable(payload["training_config"]),
+                                         self._comparable(self._training_mapping))
+        differences += config_differences(payload["env_config"], self._env_mapping, "env.")
+        if differences:
+            raise CheckpointError(f"{payload['path']}: config differs from the checkpoint's: "
+                                  + "; ".join(differences))
+        try:
+            self.agent.load_state_dict(payload["agent"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{payload['path']}: weights do not fit this network "
+                                  f"({str(exc).splitlines()[0]})") from exc
+        if self.replay is not None:
+            replay_file = payload.get("replay_file")
+            if replay_file is None:
+                raise CheckpointError(f"{payload['path']}: no replay buffer saved with it")
+            self.replay.load(Path(payload["path"]).parent / replay_file)
+        self.rng.bit_generator.state = payload["policy_rng"]
+        torch.set_rng_state(payload["torch_rng"])
+        self.episode = int(payload["episode"])
+        self.env_steps = int(payload["env_steps"])
+        self.recent_outcomes.extend(payload["recent_outcomes"])
+        self.wall_s = float(payload["wall_s"])
+        self._truncate_log("train.csv", self.episode)
+        self._truncate_log("eval.csv", self.episode)
+        self.log(f"resumed {self.run_dir} at episode {self.episode} "
+                 f"({self.env_steps} env steps, {self.agent.updates} updates)")
+
+    def checkpoint(self) -> Path:
+        """Write a checkpoint of the current state (at an episode boundary)."""
+        payload = {
+            "graspq_version": graspq.__version__,
+            "training_config": self._training_mapping,
+            "env_config": self._env_mapping,
+            "config_hash": config_hash(self._training_mapping, self._env_mapping),
+            "episode": self.episode,
+            "env_steps": self.env_steps,
+            "agent": self.agent.state_dict(),
+            "policy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "recent_outcomes": list(self.recent_outcomes),
+            "wall_s": self.wall_s,
+        }
+        return save_checkpoint(self.run_dir, payload, self.replay)
+
+    # ------------------------------------------------------------------ logs
+    def _write_configs(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "training.yaml").write_text(
+            dump_yaml(self.training, TRAINING_NODE_NAME, "Configuration of this run."))
+        (self.run_dir / "env.yaml").write_text(
+            dump_yaml(self.env_config, ENV_NODE_NAME, "Env configuration of this run."))
+
+    def _truncate_log(self, name: str, episode: int) -> None:
+        """Drop rows logged after the checkpoint being resumed (they will be redone)."""
+        path = self.run_dir / name
+        if not path.exists():
+            return
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [row for row in rows if int(row["episode"]) <= episode]
+        columns = TRAIN_COLUMNS if name == "train.csv" else EVAL_COLUMNS
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, columns)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def _append(self, name: str, columns: tuple[str, ...], row: dict) -> None:
+        path = self.run_dir / name
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, columns)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"),
+                                         purge_step=self.episode or None)
+        return self._writer
+
+    # ------------------------------------------------------------------ the loop
+    def _record_demonstrations(self) -> None:
+        """Oracle demonstration episodes into their own buffer (an option, off by default).
+
+        They are deterministic (fixed seeds, scripted policy), so a resumed run records them
+        again instead of storing them in every checkpoint.
+        """
+        if self.demos is None:
+            return
+        oracle = make_policy("oracle", self.env, self.training.seed)
+        for index in range(self.training.demo_episodes):
+            seed = episode_seed(self.training.seed, _DEMO_SEED_OFFSET + index)
+            obs, _ = self.env.reset(seed=seed)
+            done = False
+            while not done:
+                action = oracle(obs)
+                next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.demos.add(obs, action, reward, next_obs, terminated, truncated)
+                obs, done = next_obs, terminated or truncated
+        self.log(f"demonstrations: {self.training.demo_episodes} oracle episodes, "
+                 f"{len(self.demos)} transitions")
+
+    def _pretrain(self) -> None:
+        """DQfD-style updates on the demonstrations alone, before the first episode."""
+        cfg = self.training
+        if self.demos is None or self.episode > 0 or self.agent.updates > 0:
+            return
+        for _ in range(cfg.pretrain_updates):
+            self.agent.update(None, self._sample_demos(cfg.batch_size))
+        if cfg.pretrain_updates:
+            self.log(f"pre-trained on demonstrations: {cfg.pretrain_updates} updates")
+
+    def _sample_demos(self, count: int):
+        return self.demos.sample(count, self.rng, self.training.n_step, self.training.gamma)
+
+    def _learn(self) -> float | None:
+        """One update from replay (and demonstrations), if enough has been collected."""
+        cfg = self.training
+        if len(self.replay) < cfg.learning_starts or self.env_steps % cfg.update_every:
+            return None
+        num_demos = round(cfg.batch_size * cfg.demo_fraction) if self.demos is not None else 0
+        batch = None
+        if cfg.batch_size - num_demos > 0:
+            batch = self.replay.sample(cfg.batch_size - num_demos, self.rng, cfg.n_step,
+                                       cfg.gamma)
+        demos = self._sample_demos(num_demos) if num_demos else None
+        return self.agent.update(batch, demos)
+
+    def run_episode(self) -> EpisodeStats:
+        """One epsilon-greedy training episode with its updates."""
+        cfg = self.training
+        epsilon = cfg.exploration.epsilon(self.episode)
+        obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
+        total, losses, steps, done = 0.0, [], 0, False
+        while not done:
+            action = self.agent.act(obs, epsilon, self.rng)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            self.env_steps += 1
+            steps += 1
+            total += reward
+            if self.replay is None:
+                losses.append(self.agent.update(single_transition_batch(
+                    obs, action, reward, next_obs, terminated, truncated)))
+            else:
+                self.replay.add(obs, action, reward, next_obs, terminated, truncated)
+                loss = self._learn()
+                if loss is not None:
+                    losses.append(loss)
+            obs, done = next_obs, terminated or truncated
+        return EpisodeStats(steps, total, info["outcome"], info["object"],
+                            float(np.mean(losses)) if losses else float("nan"))
+
+    def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train up to ``training.episodes``; returns the last evaluation's report."""
+        cfg = self.training
+        if self.replay is not None and self.episode == 0:
+            self.log(self.replay.describe())
+        self._record_demonstrations()
+        self._pretrain()
+        last_eval: dict[str, Any] = {}
+        with _StopRequest() as stop:
+            while self.episode < cfg.episodes and not stop.requested:
+                started = time.perf_counter()
+                stats = self.run_episode()
+                elapsed = time.perf_counter() - started
+                self.wall_s += elapsed
+                self.episode += 1
+                self.recent_outcomes.append(stats.outcome)
+                row = self._log_episode(stats, elapsed)
+                if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
+                    last_eval = self._evaluate()
+                if self.episode % cfg.checkpoint_every == 0 or self.episode == cfg.episodes:
+                    self.checkpoint()
+                if progress is not None:
+                    progress(row)
+            if stop.requested:
+                path = self.checkpoint()
+                self.log(f"stopped at episode {self.episode}; checkpoint {path}")
+        if self._writer is not None:
+            self._writer.flush()
+        return last_eval
+
+    def _log_episode(self, stats: EpisodeStats, elapsed: float) -> dict[str, Any]:
+        success_100 = float(np.mean([o == "success" for o in self.recent_outcomes]))
+        row = {
+            "episode": self.episode, "env_steps": self.env_steps,
+            "updates": self.agent.updates, "steps": stats.steps,
+            "return": round(stats.episode_return, 4), "outcome": stats.outcome,
+            "object": stats.object,
+            "epsilon": round(self.training.exploration.epsilon(self.episode - 1), 4),
+            "loss": stats.loss, "success_rate_100": success_100,
+            "steps_per_s": round(stats.steps / elapsed, 2), "wall_s": round(self.wall_s, 2),
+        }
+        self._append("train.csv", TRAIN_COLUMNS, row)
+        writer = self._tensorboard()
+        for key, tag in (("return", "charts/episode_return"), ("steps", "charts/episode_steps"),
+                         ("success_rate_100", "charts/success_rate_100"),
+                         ("epsilon", "charts/epsilon"), ("steps_per_s", "charts/steps_per_s"),
+                         ("loss", "losses/td_loss")):
+            if not (isinstance(row[key], float) and np.isnan(row[key])):
+                writer.add_scalar(tag, row[key], self.episode)
+        return row
+
+    def _evaluate(self) -> dict[str, Any]:
+        cfg = self.training
+        report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed)
+        row = {"episode": self.episode, "env_steps": self.env_steps,
+               "success_rate": report["success_rate"],
+               "mean_steps": report["mean_steps"],
+               "mean_steps_to_success": report["mean_steps_to_success"],
+               "mean_return": report["mean_return"]}
+        for kind in OBJECT_TYPES:
+            row[kind] = report["per_object"].get(kind, {}).get("success_rate")
+        self._append("eval.csv", EVAL_COLUMNS, row)
+        writer = self._tensorboard()
+        writer.add_scalar("eval/success_rate", report["success_rate"], self.episode)
+        for kind in OBJECT_TYPES:
+            if row[kind] is not None:
+                writer.add_scalar(f"eval/success_{kind}", row[kind], self.episode)
+        if report["mean_steps_to_success"] is not None:
+            writer.add_scalar("eval/mean_steps_to_success", report["mean_steps_to_success"],
+                              self.episode)
+        report["episode"] = self.episode
+        return report
+
+    def close(self) -> None:
+        """Release the renderer and flush the logs."""
+        if self._writer is not None:
+            self._writer.close()
+        self.env.close()

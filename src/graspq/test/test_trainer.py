@@ -1,0 +1,134 @@
+"""Training loop: checkpoints, exact resume, logs, clear errors on bad checkpoints."""
+
+import csv
+import dataclasses
+import fractions
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from graspq.learning.checkpoint import CheckpointError, load_checkpoint
+from graspq.learning.policy_io import load_agent
+from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
+from graspq.learning.trainer import Trainer
+from graspq.sim.settings import CameraConfig, EnvConfig
+
+# Small and fast, but every mechanism on: replay, demonstrations, n-step, augmentation,
+# target copies, evaluation and checkpoints inside the run.
+TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=12)
+TINY = TrainingConfig(
+    learner="ddqn", episodes=4, seed=3, batch_size=8, replay_capacity=400, learning_starts=8,
+    target_update_every=3, n_step=2, demo_episodes=1, demo_margin=0.8, pretrain_updates=2,
+    augment_shift_px=2, eval_every=2,
+    eval_episodes=3, checkpoint_every=2, torch_threads=1,
+    exploration=ExplorationConfig(epsilon_decay_episodes=4),
+    network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8))
+
+
+def _train(run_dir, config=TINY, resume=False, stop_after=None):
+    trainer = Trainer(config, TINY_ENV, run_dir, resume=resume, log=lambda line: None)
+    try:
+        if stop_after is not None:
+            trainer.training = dataclasses.replace(config, episodes=stop_after)
+        trainer.run()
+        return trainer
+    finally:
+        trainer.close()
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return [{k: v for k, v in row.items() if k not in ("steps_per_s", "wall_s")}
+                for row in csv.DictReader(handle)]
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    straight = _train(tmp_path / "straight")
+    _train(tmp_path / "split", stop_after=2)
+    resumed = _train(tmp_path / "split", resume=True)
+    assert resumed.episode == straight.episode == 4
+    assert resumed.env_steps == straight.env_steps
+    assert resumed.agent.updates == straight.agent.updates > 0
+    for name, tensor in straight.agent.online.state_dict().items():
+        torch.testing.assert_close(resumed.agent.online.state_dict()[name], tensor, rtol=0,
+                                   atol=0, msg=name)
+    for name, tensor in straight.agent.target.state_dict().items():
+        torch.testing.assert_close(resumed.agent.target.state_dict()[name], tensor, rtol=0,
+                                   atol=0, msg=name)
+    assert len(resumed.replay) == len(straight.replay)
+    assert _rows(tmp_path / "split" / "train.csv") == _rows(tmp_path / "straight" / "train.csv")
+    assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
+
+
+def test_run_directory_holds_configs_logs_and_checkpoints(tmp_path):
+    _train(tmp_path / "run")
+    run = tmp_path / "run"
+    assert (run / "training.yaml").exists() and (run / "env.yaml").exists()
+    assert len(_rows(run / "train.csv")) == 4
+    assert len(_rows(run / "eval.csv")) == 2
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    assert latest["episode"] == 4
+    payload = load_checkpoint(run)
+    assert payload["episode"] == 4 and payload["training_config"]["learner"] == "ddqn"
+    agent, env_config, training = load_agent(run)
+    assert training == TINY and env_config == TINY_ENV
+    assert not agent.online.training
+
+
+def test_existing_run_needs_resume_and_matching_config(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    with pytest.raises(CheckpointError, match="--resume"):
+        _train(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="gamma"):
+        _train(tmp_path / "run", config=dataclasses.replace(TINY, gamma=0.5), resume=True)
+
+
+def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    checkpoint = tmp_path / "run" / "checkpoints" / "ep000002.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="not a readable GraspQ checkpoint"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nothing.pt")
+    # A payload that would need arbitrary code to unpickle is rejected by weights_only=True.
+    evil = tmp_path / "evil.pt"
+    torch.save({"agent": fractions.Fraction(1, 3)}, evil)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(evil)
+
+
+def test_mismatched_weights_are_refused(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    checkpoint = tmp_path / "run" / "checkpoints" / "ep000002.pt"
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["training_config"]["network"]["fc_width"] = 32  # config no longer fits weights
+    torch.save(payload, checkpoint)
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_agent(checkpoint)
+
+
+def test_eval_cli_reports_per_object(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    result = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "run"),
+         "--episodes", "3", "--json"], capture_output=True, text=True, timeout=300,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["episodes"] == 3
+    assert set(report["per_object"]) == {"cube", "sphere", "cylinder"}
+    assert {"success_rate", "mean_steps_to_success", "mean_return"} <= set(report)
+    bad = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
