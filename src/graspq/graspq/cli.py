@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from graspq.config import ConfigError, dump_yaml, load_config
+from graspq.config import ConfigError, apply_overrides, dump_yaml, load_config
 from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
 
 ENV_CONFIG_HEADER = """GraspQ scene and environment parameters (GraspQ/BaxterGrasp-v0).
@@ -82,13 +82,10 @@ def _training_config(args: argparse.Namespace) -> Any:
 
     config = (TrainingConfig() if args.config is None
               else load_config(TrainingConfig, args.config, TRAINING_NODE_NAME))
-    overrides = {name: getattr(args, name) for name in ("learner", "views", "episodes", "seed")
-                 if getattr(args, name) is not None}
-    if not overrides:
-        return config
-    from graspq.config import from_mapping, to_mapping
-
-    return from_mapping(TrainingConfig, {**to_mapping(config), **overrides})
+    assignments = [f"{name}={getattr(args, name)}"
+                   for name in ("learner", "views", "episodes", "seed")
+                   if getattr(args, name, None) is not None]
+    return apply_overrides(config, assignments + list(getattr(args, "set", None) or []))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -264,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--out", type=Path,
                        help="run directory (default: runs/LEARNER-VIEWS-sSEED)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a training config value, e.g. --set n_step=3 "
+                       "--set exploration.epsilon_end=0.1 (repeatable)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--json", action="store_true")
     train.set_defaults(handler=_cmd_train)
@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_train.add_argument("--learner", choices=("qlearning", "dqn", "ddqn"))
     bench_train.add_argument("--views", choices=("single", "multi"))
     bench_train.add_argument("--seed", type=int)
+    bench_train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                             help="override a training config value (repeatable)")
     bench_train.add_argument("--json", action="store_true")
     bench_train.set_defaults(handler=_cmd_bench_train)
 

@@ -211,3 +211,28 @@ def _dump_fields(instance: Any, lines: list[str], indent: int) -> None:
                                   default_flow_style=True, width=1000).strip()
         rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
         lines.append(f"{pad}{field.name}: {rendered}  # {comment}")
+
+
+def apply_overrides(instance: T, assignments: Sequence[str]) -> T:
+    """A copy of a config with ``dotted.key=value`` assignments applied (values are YAML).
+
+    Unknown keys and bad values raise :class:`ConfigError` naming the key.
+    """
+    mapping = to_mapping(instance)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(assignment, "expected KEY=VALUE")
+        *parents, leaf = key.split(".")
+        node = mapping
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(key, "unknown key")
+            node = node[part]
+        if leaf not in node or isinstance(node[leaf], dict):
+            raise ConfigError(key, "unknown key")
+        try:
+            node[leaf] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(key, f"value is not valid YAML: {text!r}") from exc
+    return from_mapping(type(instance), mapping)
