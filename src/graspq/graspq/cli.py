@@ -8,15 +8,15 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from graspq.config import ConfigError, apply_overrides, dump_yaml, load_config
+from graspq.reporting import print_report
 from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
 
 ENV_CONFIG_HEADER = """GraspQ scene and environment parameters (GraspQ/BaxterGrasp-v0).
@@ -29,28 +29,6 @@ stderr = Console(stderr=True)
 
 def _env_config(path: Path | None) -> EnvConfig:
     return EnvConfig() if path is None else load_config(EnvConfig, path, ENV_NODE_NAME)
-
-
-def _print_report(report: dict[str, Any], as_json: bool, title: str) -> None:
-    if as_json:
-        print(json.dumps(report))
-        return
-    console = Console()
-    table = Table(title=title)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in report.items():
-        if isinstance(value, dict):
-            continue
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console.print(table)
-    if "per_object" in report:
-        objects = Table(title="per object")
-        for column in ("object", "episodes", "success rate"):
-            objects.add_column(column, justify="right")
-        for kind, row in report["per_object"].items():
-            objects.add_row(kind, str(row["episodes"]), f"{row['success_rate']:.1%}")
-        console.print(objects)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -73,7 +51,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         env.close()
     report = summary.as_dict()
     report.update(policy=args.policy, seed=args.seed)
-    _print_report(report, args.json, f"graspq sim --policy {args.policy}")
+    print_report(report, args.json, f"graspq sim --policy {args.policy}")
     return 0
 
 
@@ -103,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     report = {"run_dir": str(out), "episodes_done": trainer.episode,
               "env_steps": trainer.env_steps, "updates": trainer.agent.updates,
               "wall_s": trainer.wall_s, **report}
-    _print_report(report, args.json, f"graspq train {training.learner} {training.views}")
+    print_report(report, args.json, f"graspq train {training.learner} {training.views}")
     return 0
 
 
@@ -121,7 +99,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     finally:
         env.close()
     report.update(checkpoint=str(args.checkpoint), seed=args.seed)
-    _print_report(report, args.json, f"graspq eval {args.checkpoint}")
+    print_report(report, args.json, f"graspq eval {args.checkpoint}")
     return 0
 
 
@@ -140,7 +118,7 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
         raise ValueError("--seconds must be positive")
     args.episodes = None
     report = bench_train(_training_config(args), _env_config(args.env_config), args.seconds)
-    _print_report(report, args.json, "graspq bench train")
+    print_report(report, args.json, "graspq bench train")
     return 0
 
 
@@ -150,7 +128,7 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise ValueError("--seconds must be positive")
     report = bench_env(_env_config(args.config), args.seconds)
-    _print_report(report, args.json, "graspq bench env")
+    print_report(report, args.json, "graspq bench env")
     return 0
 
 
@@ -235,6 +213,13 @@ class _TrainingProgress:
         self._bar.stop()
 
 
+# Modules that add their own subcommands: each has ``register(commands, bench)`` (the top-level
+# and the `graspq bench` subparsers) which adds parsers
+# with ``set_defaults(handler=...)``; handlers return the exit status. Imports inside handlers
+# keep `graspq --help` fast.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
     parser = argparse.ArgumentParser(prog="graspq", description=__doc__.splitlines()[0])
@@ -311,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("path", type=Path)
     check.set_defaults(handler=_cmd_config_check)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(commands, bench)
     return parser
 
 

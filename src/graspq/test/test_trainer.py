@@ -132,3 +132,28 @@ def test_eval_cli_reports_per_object(tmp_path):
         [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "none")],
         capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_plot_cli_writes_both_figures(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    result = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "plot", str(tmp_path / "run"), "--out",
+         str(tmp_path / "figures")], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    for name in ("learning_curves.png", "per_object_success.png"):
+        assert (tmp_path / "figures" / name).stat().st_size > 10_000
+    missing = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "plot", str(tmp_path), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert missing.returncode == 2 and "train.csv" in missing.stderr
+
+
+def test_bench_train_json():
+    result = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "bench", "train", "--seconds", "3", "--json",
+         "--set", "network.stream_channels=4", "--set", "batch_size=8"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["updates_per_s"] > 0 and report["env_steps_per_s_while_training"] > 0
+    assert report["baseline_nchw_updates_per_s"] > 0
