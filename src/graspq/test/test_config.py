@@ -5,11 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graspq.cli import ENV_CONFIG_HEADER
-from graspq.config import ConfigError, dump_yaml, from_mapping, load_config, to_mapping
+from graspq.config import ConfigError, from_mapping, load_config, to_mapping
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
-
-REPO_CONFIG = Path(__file__).resolve().parents[3] / "config" / "env.yaml"
 
 
 def _write(tmp_path: Path, params: dict) -> Path:
@@ -20,12 +17,6 @@ def _write(tmp_path: Path, params: dict) -> Path:
 
 def _defaults() -> dict:
     return to_mapping(EnvConfig())
-
-
-def test_repo_config_file_is_the_generated_defaults():
-    assert REPO_CONFIG.read_text() == dump_yaml(EnvConfig(), ENV_NODE_NAME, ENV_CONFIG_HEADER), \
-        "config/env.yaml is stale: run `graspq config dump --out config/env.yaml`"
-    assert load_config(EnvConfig, REPO_CONFIG, ENV_NODE_NAME) == EnvConfig()
 
 
 def test_round_trip_through_yaml(tmp_path):

@@ -32,6 +32,9 @@ VIEWS = ("single", "multi")
 FINAL_EVAL_EPISODES = 90  # 30 per object type
 FINAL_EVAL_SEED = 2_000_000
 NOTES_FILE = "results_notes.md"
+REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_fraction", "demo_margin",
+                              "pretrain_updates", "n_step", "replay_capacity", "batch_size",
+                              "learning_starts", "target_update_every"})
 
 
 def run_dir(root: Path, learner: str, views: str, seed: int) -> Path:
@@ -51,10 +54,19 @@ def _graspq(*args: str) -> list[str]:
     return [sys.executable, "-m", "graspq.cli", *args]
 
 
+def applicable(assignments: list[str], learner: str) -> list[str]:
+    """The overrides that apply to ``learner``: the Q-learning baseline learns from its latest
+    transition only, so replay-only settings (demonstrations, n-step) are left out for it."""
+    if learner != "qlearning":
+        return assignments
+    return [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
+
+
 def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed: int,
                        episodes: int, extra: list[str]) -> dict[str, Any]:
     """Train (or resume, or skip) one cell, then evaluate it once; returns its final eval."""
     directory = run_dir(root, learner, views, seed)
+    extra = applicable(extra, learner)
     command = _graspq("train", "--config", str(config), "--learner", learner, "--views",
                       views, "--seed", str(seed), "--episodes", str(episodes), "--out",
                       str(directory), "--set", "torch_threads=1", "--json",
