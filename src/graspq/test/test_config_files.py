@@ -9,7 +9,8 @@ from graspq.cli import _config_kinds
 from graspq.config import apply_overrides, dump_yaml, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
-FILES = {"env.yaml": "env", "training.yaml": "training", "training_demos.yaml": "training"}
+FILES = {"env.yaml": "env", "training.yaml": "training", "training_demos.yaml": "training",
+         "servo.yaml": "servo"}
 
 
 @pytest.mark.parametrize(("name", "kind"), FILES.items())

@@ -225,6 +225,21 @@ class Trainer:
         return self._writer
 
     # ------------------------------------------------------------------ the loop
+    def add_offline_data(self, paths: list[Path]) -> int:
+        """Put the transitions of servo episode logs (MCAP, from ``graspq servo --log-dir`` or
+        the robot) into the replay buffer before training; returns how many were added."""
+        if self.replay is None:
+            raise ValueError("offline data needs a replay buffer: the qlearning baseline "
+                             "learns from its latest transition only")
+        if self.episode > 0:
+            raise ValueError("offline data can only be added to a new run (a resumed run's "
+                             "replay buffer already holds what it was given)")
+        from graspq.servo.episode_log import load_into_replay
+
+        report = load_into_replay(paths, self.replay)
+        self.log(f"offline data: {report}")
+        return len(self.replay)
+
     def _record_demonstrations(self) -> None:
         """Oracle demonstration episodes into their own buffer (an option, off by default).
 

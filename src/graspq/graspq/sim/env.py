@@ -176,18 +176,34 @@ class BaxterGraspEnv(gymnasium.Env):
 
     def _servo_joints(self, start: np.ndarray, goal: np.ndarray, steps: int) -> None:
         """Ramp the arm's joint targets from ``start`` to ``goal`` over the first part of
-        ``steps`` physics steps, then hold: a smooth, near-straight fingertip path instead of
-        the swing a step change in the position targets causes."""
+        ``steps`` physics steps, then hold (see :meth:`joint_ramp`)."""
+        for targets, n in self.joint_ramp(start, goal, steps):
+            self.data.ctrl[self.scene.arm_actuators] = targets
+            mujoco.mj_step(self.model, self.data, nstep=n)
+
+    def joint_ramp(self, start: np.ndarray, goal: np.ndarray,
+                   steps: int | None = None) -> list[tuple[np.ndarray, int]]:
+        """The arm's joint-target schedule for one move: ``(targets (7,) rad, physics steps)``
+        segments, applied in order.
+
+        The targets ramp from ``start`` to ``goal`` over the first part of ``steps`` (default:
+        one action's duration) physics steps, then hold: a smooth, near-straight fingertip
+        path instead of the swing a step change in the position targets causes. The servo
+        simulation (:mod:`graspq.servo.sim_devices`) plays the same schedule, so a move
+        commanded by the servo runtime has the dynamics of a training step.
+        """
+        steps = self._substeps if steps is None else steps
         ramp_steps = max(1, int(steps * _RAMP_FRACTION))
         chunk = max(1, ramp_steps // _RAMP_CHUNKS)
+        schedule = []
         done = 0
         while done < ramp_steps:
             n = min(chunk, ramp_steps - done)
             done += n
-            self.data.ctrl[self.scene.arm_actuators] = start + (done / ramp_steps) * (goal - start)
-            mujoco.mj_step(self.model, self.data, nstep=n)
+            schedule.append((start + (done / ramp_steps) * (goal - start), n))
         if steps > ramp_steps:
-            mujoco.mj_step(self.model, self.data, nstep=steps - ramp_steps)
+            schedule.append((schedule[-1][0], steps - ramp_steps))
+        return schedule
 
     def in_workspace(self, position: np.ndarray, yaw_offset: float = 0.0) -> bool:
         """Whether a fingertip position (m, base frame) and yaw offset (rad) are allowed."""
@@ -201,6 +217,13 @@ class BaxterGraspEnv(gymnasium.Env):
             <= scene.workspace_z_max_above_table_m + eps
             and abs(yaw_offset) <= math.radians(scene.yaw_limit_deg) + eps
         )
+
+    def close_and_judge(self) -> Outcome:
+        """Close the gripper, lift and judge the grasp from the current commanded pose; the
+        episode's closing step without its reward (the servo simulation's gripper)."""
+        if self._command is None:
+            raise RuntimeError("call reset() first")
+        return self._close_and_judge()
 
     def _close_and_judge(self) -> Outcome:
         """Close the gripper, lift, and judge the grasp as the paper does (Sec. IV-D)."""
@@ -273,6 +296,21 @@ class BaxterGraspEnv(gymnasium.Env):
         if self._command is None:
             raise RuntimeError("call reset() first")
         return self._command.position.copy(), self._command.yaw_offset
+
+    def set_fingertip_command(self, position: np.ndarray, yaw_offset: float,
+                              joints: np.ndarray) -> None:
+        """Record a pose the arm was commanded to from outside :meth:`step` (the servo
+        simulation): fingertip position (m), yaw offset from the start yaw (rad) and the joint
+        angles (7,) solving it. :meth:`close_and_judge` lifts from this pose."""
+        if self._command is None:
+            raise RuntimeError("call reset() first")
+        self._command = _Command(np.array(position, dtype=float), float(yaw_offset),
+                                 np.array(joints, dtype=float))
+
+    @property
+    def home_joints(self) -> np.ndarray:
+        """Arm joint angles (7,) rad at the start of every episode."""
+        return self._home_joints.copy()
 
     def object_position(self) -> np.ndarray:
         """Current position (m, base frame) of the object's centre."""

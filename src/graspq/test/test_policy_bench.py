@@ -1,0 +1,39 @@
+"""`graspq bench policy`: ONNX Runtime against torch eager, run as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def _graspq(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
+    return subprocess.run([sys.executable, "-m", "graspq.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+
+
+def test_bench_policy_reports_both_runtimes():
+    result = _graspq("bench", "policy", "--seconds", "0.2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    for key in ("onnx_p50_ms", "onnx_p99_ms", "torch_p50_ms", "torch_p99_ms", "speedup_p50",
+                "decide_p50_ms", "decide_p99_ms"):
+        assert report[key] > 0, key
+    assert report["onnx_p50_ms"] <= report["onnx_p99_ms"]
+    assert report["torch_p50_ms"] <= report["torch_p99_ms"]
+    assert report["speedup_p50"] == report["torch_p50_ms"] / report["onnx_p50_ms"]
+    # Without --checkpoint: the default multi-view GQN at 64x64, one thread by default.
+    assert (report["threads"], report["image_size"], report["views"]) == (1, 64, "multi")
+    assert report["batch"] == 1 and report["samples_per_side"] >= 50
+
+
+def test_bench_policy_bad_input_is_one_line_and_exit_2(tmp_path):
+    threads = _graspq("bench", "policy", "--threads", "0")
+    assert threads.returncode == 2 and "intra_op_threads" in threads.stderr
+    level = _graspq("bench", "policy", "--graph-optimization", "max")
+    assert level.returncode == 2 and "graph_optimization" in level.stderr
+    missing = _graspq("bench", "policy", "--checkpoint", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    for result in (threads, level, missing):
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
