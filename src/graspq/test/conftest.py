@@ -1,4 +1,6 @@
-"""Shared fixtures: one real MuJoCo environment per test module (building one costs ~0.1 s)."""
+"""Shared fixtures: a real MuJoCo environment per test module (building one costs ~0.1 s), and a
+helper that trains a (tiny) run to completion in a directory, for tests that need a real
+checkpoint."""
 
 from __future__ import annotations
 
@@ -16,3 +18,19 @@ def env():
     environment = BaxterGraspEnv()
     yield environment
     environment.close()
+
+
+@pytest.fixture(scope="session")
+def train_run():
+    """``train_run(run_dir, training, env_config) -> run_dir``: a finished training run."""
+    from graspq.learning.trainer import Trainer
+
+    def train(run_dir, training, env_config):
+        trainer = Trainer(training, env_config, run_dir, log=lambda line: None)
+        try:
+            trainer.run()
+        finally:
+            trainer.close()
+        return run_dir
+
+    return train

@@ -19,7 +19,6 @@ from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
 from graspq.learning.settings import NetworkConfig, TrainingConfig
-from graspq.learning.trainer import Trainer
 from graspq.policy.export import (
     OPSET,
     ParityError,
@@ -41,14 +40,8 @@ OUTPUTS = ["q_values", "grasp_probabilities"]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("export") / "run"
-    trainer = Trainer(TINY, TINY_ENV, run, log=lambda line: None)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
-    return run
+def run_dir(tmp_path_factory, train_run):
+    return train_run(tmp_path_factory.mktemp("export") / "run", TINY, TINY_ENV)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from graspq.config import dump_yaml
 from graspq.learning.policy_io import load_agent
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, NetworkConfig, TrainingConfig
-from graspq.learning.trainer import Trainer
 from graspq.policy.export import export_checkpoint
 from graspq.servo.episode_log import load_into_replay
 from graspq.servo.policies import AgentPolicy, OracleDecisions, RandomPolicy
@@ -47,15 +46,9 @@ def env():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, train_run):
     """A tiny trained checkpoint (one episode) under TINY_ENV."""
-    run = tmp_path_factory.mktemp("servo_sim") / "run"
-    trainer = Trainer(TINY, TINY_ENV, run, log=lambda line: None)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
-    return run
+    return train_run(tmp_path_factory.mktemp("servo_sim") / "run", TINY, TINY_ENV)
 
 
 def _env_rollout(env, policy, seed):
