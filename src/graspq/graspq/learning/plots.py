@@ -20,12 +20,14 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def run_label(run_dir: Path) -> str:
-    """``learner views seed`` from a run's saved training config, else the folder name."""
+    """``learner-views-sSEED`` from a run's saved training config (with the folder name where
+    it differs), else the folder name."""
     config_path = run_dir / "training.yaml"
     if not config_path.exists():
         return run_dir.name
     params = yaml.safe_load(config_path.read_text())[TRAINING_NODE_NAME]["ros__parameters"]
-    return f"{run_dir.name}: {params['learner']} {params['views']} s{params['seed']}"
+    summary = f"{params['learner']}-{params['views']}-s{params['seed']}"
+    return summary if run_dir.name == summary else f"{run_dir.name} ({summary})"
 
 
 def _rolling(values: np.ndarray, window: int) -> np.ndarray:
