@@ -9,6 +9,13 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI runs the property tests with a fixed seed (a red CI must be reproducible); developers get
+# fresh random examples each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from graspq.sim.env import BaxterGraspEnv  # noqa: E402
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from graspq.servo.safety import BOX_TOLERANCE, SafetyLimits
@@ -47,6 +47,8 @@ def test_a_pose_inside_the_box_is_left_exactly_as_it_is(position, yaw):
 
 @settings(max_examples=300, deadline=None)
 @given(inside_angles, joint_angles, steps)
+@example(previous=np.array([-1.70168, -2.147, -3.05418, 0.617, -3.059, -1.5708, -3.059]),
+         goal=np.array([0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0]), max_step=1.0)  # rounding, CI
 def test_no_joint_steps_further_than_its_limit_or_leaves_its_range(previous, goal, max_step):
     limits = _limits(max_step)
     command = limits.clamp_joint_step(previous, goal)

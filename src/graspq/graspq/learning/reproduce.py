@@ -4,7 +4,8 @@ Each cell is one ``graspq train`` run in its own directory; finished runs are sk
 interrupted ones resumed, so the matrix can be stopped and started again at will. Runs go
 ``--parallel`` at a time, each with one torch thread. When a run is done it is evaluated
 greedily on a fixed object-balanced episode set (``final_eval.json``), and the report
-(docs/results.md with its figures) is written from whatever has finished.
+(docs/results.md with its figures in docs/figures/results/, and the hand-written analysis in
+docs/results_notes.md appended) is written from whatever has finished.
 
 Usage: tools/reproduce_paper [--seeds 0 1] [--episodes 3000] [--parallel 2] [--cells ...]
 """
@@ -31,7 +32,6 @@ LEARNERS = ("qlearning", "dqn", "ddqn")
 VIEWS = ("single", "multi")
 FINAL_EVAL_EPISODES = 90  # 30 per object type
 FINAL_EVAL_SEED = 2_000_000
-NOTES_FILE = "results_notes.md"
 REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_fraction", "demo_margin",
                               "pretrain_updates", "n_step", "replay_capacity", "batch_size",
                               "learning_starts", "target_update_every"})
@@ -144,7 +144,7 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
     """docs/results.md (and its figures) from every finished cell."""
     from graspq.learning.plots import plot_runs
 
-    figures_dir = out.parent / "figures"
+    figures_dir = out.parent / "figures" / out.stem  # one folder per report
     lines = [
         "# Results: Q-learning vs DQN vs Double DQN, single- vs multi-view",
         "",
@@ -186,9 +186,9 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
             + f" | {_fmt(np.mean(hours) if hours else None, '.2f')} |")
     if finished:
         plot_runs(finished, figures_dir)
-        lines += ["", "![learning curves](figures/learning_curves.png)", "",
-                  "![per-object success](figures/per_object_success.png)"]
-    notes = out.parent / NOTES_FILE
+        lines += ["", f"![learning curves](figures/{out.stem}/learning_curves.png)", "",
+                  f"![per-object success](figures/{out.stem}/per_object_success.png)"]
+    notes = out.parent / f"{out.stem}_notes.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,12 @@ class SafetyLimits:
         goal = np.where(np.isfinite(goal), goal, previous)
         inside = np.clip(goal, self.joint_lower_rad, self.joint_upper_rad)
         step = np.clip(inside - previous, -self.max_joint_step_rad, self.max_joint_step_rad)
-        return previous + step
+        command = previous + step
+        # previous + (limit - previous) can round past the limit; clipping a joint that
+        # started inside its range only shortens its step, so both guarantees still hold.
+        started_inside = (previous >= self.joint_lower_rad) & (previous <= self.joint_upper_rad)
+        return np.where(started_inside,
+                        np.clip(command, self.joint_lower_rad, self.joint_upper_rad), command)
 
     def clamp_gripper_force(self, force_n: float) -> float:
         """A closing force per finger (N) within [0, ``gripper_force_limit_n``]."""
