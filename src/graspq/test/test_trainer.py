@@ -157,3 +157,38 @@ def test_bench_train_json():
     report = json.loads(result.stdout)
     assert report["updates_per_s"] > 0 and report["env_steps_per_s_while_training"] > 0
     assert report["baseline_nchw_updates_per_s"] > 0
+
+
+def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path):
+    import signal
+    import time
+
+    from graspq.config import dump_yaml
+    from graspq.learning.settings import TRAINING_NODE_NAME
+    from graspq.sim.settings import ENV_NODE_NAME
+
+    config = dataclasses.replace(TINY, episodes=400, eval_every=1000, checkpoint_every=1000)
+    (tmp_path / "training.yaml").write_text(dump_yaml(config, TRAINING_NODE_NAME))
+    (tmp_path / "env.yaml").write_text(dump_yaml(TINY_ENV, ENV_NODE_NAME))
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "graspq.cli", "train", "--config",
+               str(tmp_path / "training.yaml"), "--env-config", str(tmp_path / "env.yaml"),
+               "--out", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 240
+    while not (run / "train.csv").exists() or len(_rows(run / "train.csv")) < 3:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "training did not get going"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "stopped at episode" in stderr
+    stopped_at = load_checkpoint(run)["episode"]
+    assert 3 <= stopped_at < 400
+    assert len(_rows(run / "train.csv")) == stopped_at  # nothing logged that was not saved
+    resumed = subprocess.run([*command, "--resume", "--episodes", str(stopped_at + 2)],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run)["episode"] == stopped_at + 2
