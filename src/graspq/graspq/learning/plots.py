@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +81,20 @@ def plot_runs(run_dirs: list[Path], out_dir: Path, window: int = 100) -> list[Pa
     width = 0.8 / max(1, len(run_dirs))
     positions = np.arange(len(OBJECT_TYPES))
     for index, run_dir in enumerate(run_dirs):
-        evals = _read_csv(run_dir / "eval.csv")
-        if not evals:
-            continue
-        last = evals[-1]
-        values = [float(last[kind] or 0.0) for kind in OBJECT_TYPES]
+        final = run_dir / "final_eval.json"
+        if final.exists():  # the larger evaluation tools/reproduce_paper makes at the end
+            report = json.loads(final.read_text())
+            values = [report["per_object"].get(kind, {}).get("success_rate", 0.0)
+                      for kind in OBJECT_TYPES]
+            note = f"final eval, {report['episodes']} episodes"
+        else:
+            evals = _read_csv(run_dir / "eval.csv")
+            if not evals:
+                continue
+            values = [float(evals[-1][kind] or 0.0) for kind in OBJECT_TYPES]
+            note = f"eval at episode {evals[-1]['episode']}"
         ax.bar(positions + index * width, values, width,
-               label=f"{run_label(run_dir)} (ep {last['episode']})")
+               label=f"{run_label(run_dir)} ({note})")
     ax.set_xticks(positions + width * (len(run_dirs) - 1) / 2, OBJECT_TYPES)
     ax.set(ylabel="greedy success rate", ylim=(0, 1.05), title="Success per object")
     ax.legend(fontsize=7)
