@@ -223,7 +223,7 @@ def test_n_step_hand_computed() -> None:
 
 def test_depth_quantisation_error_within_half_a_step() -> None:
     rng = np.random.default_rng(5)
-    buffer = ReplayBuffer(capacity=4, image_size=16)
+    buffer = ReplayBuffer(capacity=4, image_size=16, depth_near_m=NEAR, depth_far_m=FAR)
     obs, nxt = make_obs(rng, 16, 0, 0), make_obs(rng, 16, 0, 1)
     buffer.add(obs, 0, 0.0, nxt, terminated=True, truncated=False)
     batch = buffer.sample(1, rng)

@@ -30,13 +30,15 @@ from torch import nn
 
 from graspq.actions import NUM_ACTIONS
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
+from graspq.sim.settings import CameraConfig
 
 Views = Literal["multi", "single"]
 VIEWS: tuple[str, ...] = ("multi", "single")
 
-# Default overhead depth bounds (metres), shared with the uint8 storage quantisation.
-DEFAULT_DEPTH_NEAR_M = 0.5
-DEFAULT_DEPTH_FAR_M = 1.1
+# Default overhead depth bounds (metres): the camera config's, which the uint8 storage
+# quantisation uses too. Pass the run's own bounds wherever a config is at hand.
+DEFAULT_DEPTH_NEAR_M = CameraConfig().depth_near_m
+DEFAULT_DEPTH_FAR_M = CameraConfig().depth_far_m
 
 # Two stride-2 convolutions and one 2x2 max-pool per stream.
 _DOWNSAMPLE = 8

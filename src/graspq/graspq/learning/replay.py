@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY, encode_overhead
+from graspq.sim.settings import CameraConfig
 
 FORMAT_VERSION = 1
 """Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change."""
@@ -94,7 +95,8 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, image_size: int, views: str = "multi",
-                 depth_near_m: float = 0.5, depth_far_m: float = 1.1) -> None:
+                 depth_near_m: float = CameraConfig().depth_near_m,
+                 depth_far_m: float = CameraConfig().depth_far_m) -> None:
         """
         Args:
             capacity: most transitions held (see module docstring), >= 1.
