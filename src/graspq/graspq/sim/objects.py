@@ -14,7 +14,8 @@ from graspq.sim.settings import EnvConfig
 
 @dataclasses.dataclass(frozen=True)
 class ObjectSpec:
-    """One episode's object. Sizes are MuJoCo geom half-sizes (m); yaw in rad."""
+    """One episode's object. ``half_size``: half extents (m) along the object's x, y, z (a
+    sphere keeps only its radius, in x); yaw in rad."""
 
     kind: str
     half_size: tuple[float, float, float]
@@ -50,12 +51,9 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
         half_size = (half, 0.0, 0.0)
     elif kind == "cylinder":
         radius = rng.uniform(*objects.cylinder_diameter_m) / 2
-        half_size = (radius, rng.uniform(*objects.cylinder_height_m) / 2, 0.0)
-        half_size = (radius, half_size[1], 0.0)
+        half_size = (radius, radius, rng.uniform(*objects.cylinder_height_m) / 2)
     else:
         raise ValueError(f"unknown object type {kind!r} (known: cube, sphere, cylinder)")
-    if kind == "cylinder":  # MuJoCo cylinder size = (radius, half height)
-        half_size = (half_size[0], half_size[0], half_size[1])
     mass = rng.uniform(*objects.mass_kg)
     friction = rng.uniform(*objects.friction)
     hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)
