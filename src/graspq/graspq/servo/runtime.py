@@ -531,14 +531,23 @@ class ServoRuntime:
             return problem
         return self._check_joints(frames[Stream.JOINTS.value].data)
 
-    def _check_colour(self, name: str, image: Any) -> tuple[HoldReason, str] | None:
+    def _check_image(self, name: str, image: Any,
+                     expected: str) -> tuple[HoldReason, str] | None:
+        """An image frame's problem with its rank or size (``expected`` names the shape)."""
         s = self._image_size
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
             shape = getattr(image, "shape", type(image).__name__)
-            return HoldReason.CHANNELS, f"{name} is {shape}, expected ({s}, {s}, 3) RGB"
+            return HoldReason.CHANNELS, f"{name} is {shape}, expected {expected}"
         if image.shape[:2] != (s, s):
             return (HoldReason.IMAGE_SIZE, f"{name} is {image.shape[1]}x{image.shape[0]} px, "
                     f"the policy needs {s}x{s}")
+        return None
+
+    def _check_colour(self, name: str, image: Any) -> tuple[HoldReason, str] | None:
+        s = self._image_size
+        problem = self._check_image(name, image, f"({s}, {s}, 3) RGB")
+        if problem is not None:
+            return problem
         channels = 1 if image.ndim == 2 else image.shape[2]
         if channels != 3:
             return HoldReason.CHANNELS, f"{name} has {channels} channel(s), expected 3 (RGB)"
@@ -549,12 +558,9 @@ class ServoRuntime:
     def _check_depth(self, depth: Any) -> tuple[HoldReason, str] | None:
         s = self._image_size
         name = Stream.OVERHEAD_DEPTH.value
-        if not isinstance(depth, np.ndarray) or depth.ndim not in (2, 3):
-            shape = getattr(depth, "shape", type(depth).__name__)
-            return HoldReason.CHANNELS, f"{name} is {shape}, expected ({s}, {s})"
-        if depth.shape[:2] != (s, s):
-            return (HoldReason.IMAGE_SIZE, f"{name} is {depth.shape[1]}x{depth.shape[0]} px, "
-                    f"the policy needs {s}x{s}")
+        problem = self._check_image(name, depth, f"({s}, {s})")
+        if problem is not None:
+            return problem
         if depth.ndim == 3 and depth.shape[2] != 1:
             return HoldReason.CHANNELS, f"{name} has {depth.shape[2]} channels, expected 1"
         if depth.dtype != np.uint16 and not np.issubdtype(depth.dtype, np.floating):
