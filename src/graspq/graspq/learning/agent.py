@@ -54,6 +54,8 @@ class QAgent:
 
     # ------------------------------------------------------------------------- acting
     def _inputs(self, obs: Mapping[str, np.ndarray], augment: bool = False):
+        if self.online.config.views == "single":  # the wrist image is neither converted nor used
+            obs = {key: value for key, value in obs.items() if key != WRIST_KEY}
         inputs = preprocess(obs, "cpu", *self.depth_bounds, memory_format=self.memory_format)
         pad = self.config.augment_shift_px
         if augment and pad:
@@ -61,8 +63,6 @@ class QAgent:
             wrist = None if inputs.wrist is None else random_shift(inputs.wrist, pad,
                                                                    self._augment_generator)
             inputs = inputs._replace(overhead=overhead, wrist=wrist)
-        if self.online.config.views == "single":
-            inputs = inputs._replace(wrist=None)
         return inputs
 
     @torch.no_grad()
