@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,14 +9,8 @@ import numpy as np
 import yaml
 
 from graspq.learning.settings import TRAINING_NODE_NAME
+from graspq.learning.trainer import read_log
 from graspq.sim.settings import OBJECT_TYPES
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def run_label(run_dir: Path) -> str:
@@ -54,12 +47,12 @@ def plot_runs(run_dirs: list[Path], out_dir: Path, window: int = 100) -> list[Pa
     figure, (success_ax, steps_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run_dir in run_dirs:
         label = run_label(run_dir)
-        rows = _read_csv(run_dir / "train.csv")
+        rows = read_log(run_dir / "train.csv")
         episodes = np.array([int(r["episode"]) for r in rows])
         success = np.array([r["outcome"] == "success" for r in rows], dtype=float)
         steps = np.array([int(r["steps"]) for r in rows], dtype=float)
         line, = success_ax.plot(episodes, _rolling(success, window), label=f"{label} (train)")
-        evals = _read_csv(run_dir / "eval.csv")
+        evals = read_log(run_dir / "eval.csv")
         if evals:
             success_ax.plot([int(r["episode"]) for r in evals],
                             [float(r["success_rate"]) for r in evals], "o--",
@@ -88,7 +81,7 @@ def plot_runs(run_dirs: list[Path], out_dir: Path, window: int = 100) -> list[Pa
                       for kind in OBJECT_TYPES]
             note = f"final eval, {report['episodes']} episodes"
         else:
-            evals = _read_csv(run_dir / "eval.csv")
+            evals = read_log(run_dir / "eval.csv")
             if not evals:
                 continue
             values = [float(evals[-1][kind] or 0.0) for kind in OBJECT_TYPES]

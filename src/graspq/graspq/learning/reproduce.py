@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from graspq.learning.trainer import read_log
 from graspq.sim.settings import OBJECT_TYPES
 
 LEARNERS = ("qlearning", "dqn", "ddqn")
@@ -98,32 +99,16 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
     return json.loads(final.read_text())
 
 
-def _eval_rows(directory: Path) -> list[dict[str, str]]:
-    import csv
-
-    path = directory / "eval.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def first_episode_reaching(directory: Path, threshold: float) -> int | None:
     """First evaluated episode whose greedy success reached ``threshold`` (None if never)."""
-    for row in _eval_rows(directory):
+    for row in read_log(directory / "eval.csv"):
         if float(row["success_rate"]) >= threshold:
             return int(row["episode"])
     return None
 
 
 def _wall_hours(directory: Path) -> float | None:
-    import csv
-
-    path = directory / "train.csv"
-    if not path.exists():
-        return None
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_log(directory / "train.csv")
     return float(rows[-1]["wall_s"]) / 3600 if rows else None
 
 

@@ -43,6 +43,14 @@ EVAL_COLUMNS = ("episode", "env_steps", "success_rate", *OBJECT_TYPES, "mean_ste
 _DEMO_SEED_OFFSET = 1 << 19  # demonstration episodes use seeds no training episode uses
 
 
+def read_log(path: Path) -> list[dict[str, str]]:
+    """Rows of a run's ``train.csv`` or ``eval.csv`` (empty if the file does not exist)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def episode_seed(run_seed: int, episode: int) -> int:
     """Env seed of a training episode: distinct per run seed and episode."""
     return (run_seed << 20) + episode
@@ -198,9 +206,7 @@ class Trainer:
         path = self.run_dir / name
         if not path.exists():
             return
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        kept = [row for row in rows if int(row["episode"]) <= episode]
+        kept = [row for row in read_log(path) if int(row["episode"]) <= episode]
         columns = TRAIN_COLUMNS if name == "train.csv" else EVAL_COLUMNS
         with open(path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, columns)
