@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graspq.learning.replay import ReplayBatch, ReplayBuffer
+from graspq.learning.replay import FORMAT_VERSION, NO_EXPERT, ReplayBatch, ReplayBuffer
 from graspq.observation import MOTOR_SIZE, decode_overhead, encode_overhead
 
 NEAR, FAR = 0.5, 1.1
@@ -262,7 +262,7 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
 
 def test_nbytes_and_describe() -> None:
     buffer = ReplayBuffer(capacity=999, image_size=64)
-    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1
+    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8
     assert buffer.nbytes == 1000 * per_slot
     text = buffer.describe()
     assert "0/999 transitions" in text and "MiB" in text and "64x64" in text
@@ -361,3 +361,43 @@ def test_save_replaces_atomically(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["replay.npz"]
     loaded = ReplayBuffer.from_file(path)
     assert len(loaded) == 2
+
+
+def test_expert_labels_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    buffer = ReplayBuffer(capacity=20, image_size=4)
+    frames = [make_obs(rng, 4, 0, t) for t in range(6)]
+    labels = [3, NO_EXPERT, 8, 0, 5]
+    for t, label in enumerate(labels):
+        buffer.add(frames[t], t % 9, 0.0, frames[t + 1], terminated=t == len(labels) - 1,
+                   truncated=False, expert_action=label)
+    batch = buffer.sample(64, np.random.default_rng(0))
+    by_step = {int(step): int(label) for step, label in
+               zip(batch.obs["motor"][:, 1], batch.expert_actions, strict=True)}
+    assert by_step == dict(enumerate(labels))  # each step keeps its own label
+    path = tmp_path / "replay.npz"
+    buffer.save(path)
+    loaded = ReplayBuffer.from_file(path)
+    again = loaded.sample(64, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.expert_actions, batch.expert_actions)
+    with pytest.raises(ValueError, match="expert_action"):
+        buffer.add(frames[0], 0, 0.0, frames[1], False, False, expert_action=-2)
+    assert len(buffer) == len(labels)
+
+
+def test_version_1_files_load_without_labels(tmp_path: Path) -> None:
+    """A buffer saved before expert labels existed still resumes: every label is -1."""
+    path = filled_file(tmp_path)
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files if key != "expert"}
+    arrays["format_version"] = np.int64(1)
+    old = tmp_path / "v1.npz"
+    np.savez(old, **arrays)
+    loaded = ReplayBuffer.from_file(old)
+    assert len(loaded) == 6
+    batch = loaded.sample(32, np.random.default_rng(0))
+    assert (batch.expert_actions == NO_EXPERT).all()
+    arrays["format_version"] = np.int64(FORMAT_VERSION + 1)
+    np.savez(old, **arrays)
+    with pytest.raises(ValueError, match="format version"):
+        ReplayBuffer.from_file(old)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graspq.learning.replay import ReplayBuffer
-from graspq.learning.targets import Learner, q_of_actions, td_loss, td_targets
+from graspq.learning.targets import Learner, margin_loss, q_of_actions, td_loss, td_targets
 
 # Two next states, three actions. Sample 0: online argmax is action 1, target argmax action 0,
 # so DQN (target max = 4) and DDQN (target at online argmax = 2) differ.
@@ -131,3 +131,14 @@ def test_loss_gradient_reaches_q_only() -> None:
     td_loss(q_of_actions(q, torch.tensor([0, 1])), y).backward()
     # d/dq mean((q_a - y)^2) = (q_a - y) with y = max q treated as a constant.
     assert q.grad.tolist() == [[-1.0, 0.0], [0.0, 0.0]]
+
+
+def test_margin_loss_on_known_values() -> None:
+    q = torch.tensor([[1.0, 2.0, 0.5], [3.0, 0.0, 2.5]], requires_grad=True)
+    # Row 0, expert 1: max(1 + 0.8, 2 + 0, 0.5 + 0.8) - 2 = 0 (already ahead by the margin).
+    # Row 1, expert 2: max(3 + 0.8, 0 + 0.8, 2.5) - 2.5 = 1.3.
+    loss = margin_loss(q, torch.tensor([1, 2]), 0.8)
+    assert loss.item() == pytest.approx(0.65)
+    loss.backward()
+    # Only row 1 has a gradient: +1/2 on the violating action, -1/2 on the expert's.
+    assert q.grad.tolist() == [[0.0, 0.0, 0.0], [0.5, 0.0, -0.5]]

@@ -7,13 +7,17 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from graspq.config import ConfigError
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
-from graspq.learning.trainer import Trainer
+from graspq.learning.trainer import Trainer, episode_seed
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
 from graspq.sim.settings import CameraConfig, EnvConfig
 
 # Small and fast, but every mechanism on: replay, demonstrations, n-step, augmentation,
@@ -61,6 +65,35 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert len(resumed.replay) == len(straight.replay)
     assert _rows(tmp_path / "split" / "train.csv") == _rows(tmp_path / "straight" / "train.csv")
     assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
+
+
+def test_expert_labels_are_the_oracles_actions_in_the_visited_states(tmp_path):
+    trainer = _train(tmp_path / "run", dataclasses.replace(TINY, expert_labels=True))
+    replay, demos = trainer.replay, trainer.demos
+    batch = replay.sample(256, np.random.default_rng(0))
+    assert (batch.expert_actions >= 0).all()  # every visited state is labelled
+    # The first state of each training episode is the reset state of its seed: label it
+    # again with a fresh oracle on a fresh env and compare.
+    env = BaxterGraspEnv(TINY_ENV)
+    try:
+        oracle = OraclePolicy(env)
+        slot = 0
+        for episode in range(TINY.episodes):
+            env.reset(seed=episode_seed(TINY.seed, episode))
+            assert replay._expert[slot] == int(oracle.act()), episode
+            slot = int(np.flatnonzero(~replay._valid[slot:])[0]) + slot + 1  # next episode
+    finally:
+        env.close()
+    # Demonstrations are labelled with the action the oracle took.
+    demo_batch = demos.sample(64, np.random.default_rng(1))
+    np.testing.assert_array_equal(demo_batch.expert_actions, demo_batch.actions)
+
+
+def test_expert_labels_need_the_margin_loss_and_a_replay_learner():
+    with pytest.raises(ConfigError, match="expert_labels"):
+        dataclasses.replace(TINY, expert_labels=True, demo_margin=0.0)
+    with pytest.raises(ConfigError, match="expert_labels false"):
+        TrainingConfig(learner="qlearning", expert_labels=True, demo_margin=0.8)
 
 
 def test_run_directory_holds_configs_logs_and_checkpoints(tmp_path):

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
-from graspq.learning.replay import ReplayBatch
+from graspq.learning.replay import NO_EXPERT, ReplayBatch
 from graspq.learning.settings import TrainingConfig
-from graspq.learning.targets import Learner, q_of_actions, td_loss, td_targets
+from graspq.learning.targets import Learner, margin_loss, q_of_actions, td_loss, td_targets
 from graspq.observation import OVERHEAD_KEY, WRIST_KEY
 
 
@@ -85,15 +85,15 @@ class QAgent:
     def update(self, batch: ReplayBatch, demos: ReplayBatch | None = None) -> float:
         """One gradient step on a batch (plus demonstrations, if given); returns the loss.
 
-        With demonstrations, the TD loss covers both parts and, if ``demo_margin`` > 0, the
-        large-margin loss of DQfD (Hester et al. 2018, eq. 2) pushes the expert's action at
-        least the margin above every other action on the demonstration part.
+        The TD loss covers every row. If ``demo_margin`` > 0, the large-margin loss of DQfD
+        (Hester et al. 2018, eq. 2) pushes the expert's action at least the margin above
+        every other action on every row that has an expert label: the demonstrations (whose
+        label is the action taken) and, with ``expert_labels``, the agent's own transitions
+        labelled by the teacher (DAgger, Ross et al. 2011).
         """
         cfg = self.config
         net = self.online
-        num_demos = 0
         if demos is not None:
-            num_demos = len(demos.actions)
             batch = concat_batches(batch, demos) if batch is not None else demos
         with torch.no_grad():
             next_inputs = self._inputs(batch.next_obs, augment=True)
@@ -110,12 +110,11 @@ class QAgent:
         q = net(*self._inputs(batch.obs, augment=True))
         actions = torch.as_tensor(batch.actions)
         loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
-        if num_demos and cfg.demo_margin > 0:
-            q_demo, expert = q[-num_demos:], actions[-num_demos:]
-            margins = torch.full_like(q_demo, cfg.demo_margin)
-            margins.scatter_(1, expert[:, None], 0.0)
-            loss = loss + ((q_demo + margins).max(dim=1).values
-                           - q_of_actions(q_demo, expert)).mean()
+        labelled = torch.as_tensor(batch.expert_actions != NO_EXPERT)
+        if cfg.demo_margin > 0 and bool(labelled.any()):
+            loss = loss + margin_loss(q[labelled],
+                                      torch.as_tensor(batch.expert_actions)[labelled],
+                                      cfg.demo_margin)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip_norm)
@@ -166,7 +165,8 @@ def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
         terminated=np.concatenate([first.terminated, second.terminated]),
         truncated=np.concatenate([first.truncated, second.truncated]),
         steps=np.concatenate([first.steps, second.steps]),
-        indices=np.concatenate([first.indices, second.indices]))
+        indices=np.concatenate([first.indices, second.indices]),
+        expert_actions=np.concatenate([first.expert_actions, second.expert_actions]))
 
 
 def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
@@ -182,4 +182,5 @@ def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: 
         obs=batched(obs), actions=np.array([action], np.int64),
         rewards=np.array([reward], np.float32), next_obs=batched(next_obs),
         terminated=np.array([terminated]), truncated=np.array([truncated]),
-        steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64))
+        steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64),
+        expert_actions=np.full(1, NO_EXPERT, np.int64))

@@ -17,6 +17,11 @@ Capacity: at most ``capacity`` transitions (one endless episode). Each episode's
 takes a slot of its own, so episodes of L steps fill it with ``capacity * L / (L + 1)``
 transitions; :meth:`ReplayBuffer.describe` reports what is actually held.
 
+Expert labels (optional): each transition may carry the action a scripted teacher would have
+taken in its observation (``expert_action`` of :meth:`ReplayBuffer.add`; -1 = none). The
+learner's large-margin loss uses them (DQfD on demonstrations, and DAgger-style labels on the
+agent's own states when ``expert_labels`` is on).
+
 n-step returns are computed at sample time (``sample(..., n_step=n, gamma=g)``) by walking
 forward through the ring: the window stops early at the end of the episode or at the newest
 frame of an unfinished one, and ``ReplayBatch.steps`` says how many rewards were summed so
@@ -38,15 +43,20 @@ import numpy as np
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY, encode_overhead
 from graspq.sim.settings import CameraConfig
 
-FORMAT_VERSION = 1
-"""Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change."""
+FORMAT_VERSION = 2
+"""Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change.
+Version 1 files (no expert labels) still load, with every label -1."""
+NO_EXPERT = -1
+"""Expert label of a transition no teacher labelled."""
 
 VIEWS: tuple[str, ...] = ("multi", "single")
 
 # Metadata first: load validates these before reading the (large) frame arrays.
 _META_KEYS = ("format_version", "capacity", "image_size", "views", "depth_bounds_m", "head",
               "written", "pending", "num_added")
-_FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid")
+_FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid",
+               "expert")
+_V1_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "expert")
 
 
 class ReplayBatch(NamedTuple):
@@ -69,6 +79,8 @@ class ReplayBatch(NamedTuple):
     """int64 (B,): rewards summed, 1..n_step; bootstrap discount is ``gamma ** steps``."""
     indices: np.ndarray
     """int64 (B,): slot of each sampled transition (for priorities or debugging)."""
+    expert_actions: np.ndarray
+    """int64 (B,): the teacher's action in ``obs``, or ``NO_EXPERT`` (-1) where unlabelled."""
 
 
 def _human_bytes(n: int) -> str:
@@ -131,6 +143,7 @@ class ReplayBuffer:
         self._terminated = np.zeros(slots, bool)
         self._truncated = np.zeros(slots, bool)
         self._valid = np.zeros(slots, bool)  # slot holds a transition to slot + 1
+        self._expert = np.full(slots, NO_EXPERT, np.int64)
         self._head = 0  # next slot to write
         self._written = 0  # slots written at least once (they are 0 .. written - 1)
         self._pending = False  # slot head - 1 is the next_obs of an episode still running
@@ -161,7 +174,7 @@ class ReplayBuffer:
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,
-                  "truncated": self._truncated, "valid": self._valid}
+                  "truncated": self._truncated, "valid": self._valid, "expert": self._expert}
         if self._wrist is not None:
             arrays["wrist"] = self._wrist
         return arrays
@@ -211,7 +224,8 @@ class ReplayBuffer:
         return slot
 
     def add(self, obs: Mapping[str, np.ndarray], action: int, reward: float,
-            next_obs: Mapping[str, np.ndarray], terminated: bool, truncated: bool) -> None:
+            next_obs: Mapping[str, np.ndarray], terminated: bool, truncated: bool,
+            expert_action: int = NO_EXPERT) -> None:
         """Store one environment step (observation contract of :mod:`graspq.observation`).
 
         Args:
@@ -222,6 +236,7 @@ class ReplayBuffer:
             reward: reward received.
             terminated: the MDP ended (no bootstrap from ``next_obs``).
             truncated: the episode was cut by its time limit (bootstrap from ``next_obs``).
+            expert_action: the teacher's action in ``obs`` (``NO_EXPERT`` = unlabelled).
 
         Everything is validated before anything is written, so a bad call changes nothing.
         """
@@ -231,6 +246,10 @@ class ReplayBuffer:
             raise ValueError(f"action must be a non-negative int, got {action!r}")
         if not math.isfinite(reward):
             raise ValueError(f"reward must be finite, got {reward!r}")
+        if (isinstance(expert_action, bool) or not isinstance(expert_action, int | np.integer)
+                or expert_action < NO_EXPERT):
+            raise ValueError(f"expert_action must be an action index or {NO_EXPERT}, "
+                             f"got {expert_action!r}")
         slot = (self._head - 1) % self._slots if self._continues(frame) else None
         if slot is None:
             slot = self._write_frame(frame)
@@ -241,6 +260,7 @@ class ReplayBuffer:
         self._reward[slot] = reward
         self._terminated[slot] = bool(terminated)
         self._truncated[slot] = bool(truncated)
+        self._expert[slot] = expert_action
         self._valid[slot] = True
         self._count += 1
         self.num_added += 1
@@ -292,7 +312,8 @@ class ReplayBuffer:
         return ReplayBatch(
             obs=self._gather(idx), actions=self._action[idx], rewards=rewards,
             next_obs=self._gather(next_slots), terminated=self._terminated[last],
-            truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64))
+            truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64),
+            expert_actions=self._expert[idx])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -335,13 +356,22 @@ class ReplayBuffer:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in _META_KEYS + _FRAME_KEYS if k not in data.files]
+                if "format_version" not in data.files:
+                    raise _FormatError("missing arrays ['format_version']")
+                version = int(data["format_version"])
+                if version not in (1, FORMAT_VERSION):
+                    raise _FormatError(f"format version {version}, this code reads 1 to "
+                                       f"{FORMAT_VERSION}")
+                frame_keys = _V1_FRAME_KEYS if version == 1 else _FRAME_KEYS
+                missing = [k for k in _META_KEYS + frame_keys if k not in data.files]
                 if missing:
                     raise _FormatError(f"missing arrays {missing}")
                 meta = {key: data[key] for key in _META_KEYS}
                 self._check_meta(meta)  # before reading the big arrays
-                frame_keys = _FRAME_KEYS + (("wrist",) if self._wrist is not None else ())
+                frame_keys += ("wrist",) if self._wrist is not None else ()
                 frames = {key: data[key] for key in frame_keys}
+                if version == 1:
+                    frames["expert"] = np.full(int(meta["written"]), NO_EXPERT, np.int64)
         except FileNotFoundError:
             raise
         except _FormatError as exc:
@@ -384,9 +414,6 @@ class ReplayBuffer:
         for key, value in meta.items():
             if key != "depth_bounds_m" and value.shape != ():
                 raise _FormatError(f"{key} should be a scalar, got shape {value.shape}")
-        version = int(meta["format_version"])
-        if version != FORMAT_VERSION:
-            raise _FormatError(f"format version {version}, this code reads {FORMAT_VERSION}")
         expected = {"capacity": self.capacity, "image_size": self.image_size,
                     "views": self.views}
         for key, want in expected.items():

@@ -20,12 +20,16 @@ class NetworkConfig:
     joint_channels: int = param(64, "channels of the convolution over the joined streams", ge=1)
     fc_width: int = param(256, "width of the image and head fully connected layers", ge=1)
     motor_width: int = param(64, "width of the two motor-stream layers", ge=1)
+    batchnorm_momentum: float = param(1.0, "weight of the newest batch in BatchNorm's running "
+                                      "statistics (torch's 0.1 let them trail the weights; "
+                                      "see graspq/learning/model.py)", gt=0.0, le=1.0)
 
     def gqn(self, image_size: int, views: str) -> GQNConfig:
         """The network shape for an image size and view mode."""
         return GQNConfig(image_size=image_size, stream_channels=self.stream_channels,
                          joint_channels=self.joint_channels, fc_width=self.fc_width,
-                         motor_width=self.motor_width, views=views)
+                         motor_width=self.motor_width, views=views,
+                         batchnorm_momentum=self.batchnorm_momentum)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +71,18 @@ class TrainingConfig:
     n_step: int = param(1, "n-step returns (1 = the paper's one-step target)", ge=1, le=20)
     demo_episodes: int = param(0, "oracle demonstration episodes put in the replay buffer "
                                "before training (0 = none, the paper-faithful default)", ge=0)
+    demo_epsilon: float = param(0.0, "share of demonstration steps that take a random action "
+                                "instead of the oracle's, labelled with the oracle's (DART "
+                                "noise injection: demonstrations that show recoveries)",
+                                ge=0.0, le=1.0)
     demo_fraction: float = param(0.25, "share of each batch drawn from the demonstrations "
                                  "(when demo_episodes > 0)", ge=0.0, le=1.0)
     demo_margin: float = param(0.0, "DQfD large-margin loss on demonstrations: margin of the "
                                "expert's action over the others (0 = off)", ge=0.0)
+    expert_labels: bool = param(False, "label every state the agent visits with the scripted "
+                                "oracle's action (privileged teacher at training time only, "
+                                "DAgger-style); the margin loss then covers the agent's own "
+                                "transitions too (needs demo_margin > 0)")
     pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
                                   "episode (DQfD pre-training)", ge=0)
     augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
@@ -87,6 +99,10 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.learning_starts < self.batch_size:
             raise ConfigError("learning_starts", "must be at least batch_size")
-        if self.learner == "qlearning" and (self.n_step != 1 or self.demo_episodes):
+        if self.learner == "qlearning" and (self.n_step != 1 or self.demo_episodes
+                                            or self.expert_labels):
             raise ConfigError("learner", "qlearning learns from the latest transition only: "
-                              "n_step must be 1 and demo_episodes 0")
+                              "n_step must be 1, demo_episodes 0 and expert_labels false")
+        if self.expert_labels and self.demo_margin <= 0:
+            raise ConfigError("expert_labels", "the labels feed the margin loss: set "
+                              "demo_margin > 0")

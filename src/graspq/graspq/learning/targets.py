@@ -135,3 +135,11 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor,
     if kind is LossKind.MSE:
         return F.mse_loss(q_taken, targets)
     return F.huber_loss(q_taken, targets, delta=1.0)
+
+
+def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float) -> torch.Tensor:
+    """DQfD large-margin loss (Hester et al. 2018, eq. 2), mean over rows:
+    ``max_a (Q(s, a) + margin * [a != expert]) - Q(s, expert)``. q: (B, A), expert: (B,)."""
+    margins = torch.full_like(q, margin)
+    margins.scatter_(1, expert[:, None], 0.0)
+    return ((q + margins).max(dim=1).values - q_of_actions(q, expert)).mean()

@@ -30,10 +30,11 @@ from graspq.learning.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from graspq.learning.replay import ReplayBuffer
+from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.env import BaxterGraspEnv
-from graspq.sim.rollout import make_policy, run_episodes
+from graspq.sim.oracle import OraclePolicy
+from graspq.sim.rollout import run_episodes
 from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
 
 TRAIN_COLUMNS = ("episode", "env_steps", "updates", "steps", "return", "outcome", "object",
@@ -126,6 +127,9 @@ class Trainer:
             self.demos = ReplayBuffer(training.demo_episodes * (env_config.max_steps + 1),
                                       camera.image_size, training.views, camera.depth_near_m,
                                       camera.depth_far_m)
+        # DAgger-style teacher: reads the env's privileged state, so it labels the state the
+        # agent is in right now; it never acts and never reaches the exported policy.
+        self.teacher = OraclePolicy(self.env) if training.expert_labels else None
         self.rng = np.random.default_rng(training.seed)
         self.episode = 0  # completed training episodes
         self.env_steps = 0
@@ -249,22 +253,33 @@ class Trainer:
     def _record_demonstrations(self) -> None:
         """Oracle demonstration episodes into their own buffer (an option, off by default).
 
-        They are deterministic (fixed seeds, scripted policy), so a resumed run records them
-        again instead of storing them in every checkpoint.
+        With ``demo_epsilon`` > 0 some steps take a random action (labelled with the oracle's
+        choice), so the demonstrations also show how to recover from a wrong move (DART,
+        Laskey et al. 2017). They are deterministic (fixed seeds, scripted policy, own RNG),
+        so a resumed run records them again instead of storing them in every checkpoint.
         """
         if self.demos is None:
             return
-        oracle = make_policy("oracle", self.env, self.training.seed)
-        for index in range(self.training.demo_episodes):
-            seed = episode_seed(self.training.seed, _DEMO_SEED_OFFSET + index)
+        cfg = self.training
+        oracle = OraclePolicy(self.env)
+        noise = np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET])
+        successes = 0
+        for index in range(cfg.demo_episodes):
+            seed = episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
             obs, _ = self.env.reset(seed=seed)
             done = False
             while not done:
-                action = oracle(obs)
-                next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                self.demos.add(obs, action, reward, next_obs, terminated, truncated)
+                expert = int(oracle.act())
+                explore = noise.random() < cfg.demo_epsilon
+                random_action = int(noise.integers(self.env.action_space.n))
+                action = random_action if explore else expert
+                next_obs, reward, terminated, truncated, info = self.env.step(action)
+                self.demos.add(obs, action, reward, next_obs, terminated, truncated,
+                               expert_action=expert)
                 obs, done = next_obs, terminated or truncated
-        self.log(f"demonstrations: {self.training.demo_episodes} oracle episodes, "
+            successes += info["outcome"] == "success"
+        self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
+                 f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes), "
                  f"{len(self.demos)} transitions")
 
     def _pretrain(self) -> None:
@@ -301,6 +316,7 @@ class Trainer:
         total, losses, steps, done = 0.0, [], 0, False
         while not done:
             action = self.agent.act(obs, epsilon, self.rng)
+            expert = NO_EXPERT if self.teacher is None else int(self.teacher.act())
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             self.env_steps += 1
             steps += 1
@@ -309,7 +325,8 @@ class Trainer:
                 losses.append(self.agent.update(single_transition_batch(
                     obs, action, reward, next_obs, terminated, truncated)))
             else:
-                self.replay.add(obs, action, reward, next_obs, terminated, truncated)
+                self.replay.add(obs, action, reward, next_obs, terminated, truncated,
+                                expert_action=expert)
                 loss = self._learn()
                 if loss is not None:
                     losses.append(loss)

@@ -1,9 +1,14 @@
 """A scripted grasping policy that reads the object's true pose (privileged information).
 
-It uses the same discrete actions as a learned policy: turn the gripper so the fingers close
-across the object (cube faces; spheres and cylinders need no turn), centre over the object,
-descend to the lowest allowed height, close. It proves the scene's physics can hold every
-object, and gives demonstrations.
+It uses the same discrete actions as a learned policy: centre over the object, descend to just
+above it, turn the gripper so the fingers close across the object (cube faces; spheres and
+cylinders need no turn), descend to the lowest allowed height, close. It proves the scene's
+physics can hold every object, and gives demonstrations (and, as a teacher, labels).
+
+Why the turn comes last: a learner must read the needed turn off its cameras. From the start
+height a 3 cm cube spans a few wrist-camera pixels and its yaw is all but invisible; just above
+the cube it fills much of the wrist image. A classifier trained on the old order (turn first)
+predicted the turn actions right in about 2 % of held-out states against 80 % for the others.
 """
 
 from __future__ import annotations
@@ -50,9 +55,9 @@ class OraclePolicy:
         env = self.env
         cfg = env.config
         half_step = cfg.actions.translation_step_m / 2
+        step = cfg.actions.translation_step_m
         yaw_error = self.yaw_error()
-        if abs(yaw_error) > math.radians(cfg.actions.yaw_step_deg) / 2:
-            return Action.PLUS_YAW if yaw_error > 0 else Action.MINUS_YAW
+        turn = abs(yaw_error) > math.radians(cfg.actions.yaw_step_deg) / 2
         position, _ = env.fingertip_command
         error = env.object_position() - position
         axis = int(np.argmax(np.abs(error[:2])))
@@ -66,7 +71,11 @@ class OraclePolicy:
             if axis == 0:
                 return Action.PLUS_X if error[0] > 0 else Action.MINUS_X
             return Action.PLUS_Y if error[1] > 0 else Action.MINUS_Y
+        # Centred: turn once the next step down would pass the clearance height (or at once
+        # if the gripper is already below it), so the turn happens just above the object.
+        if turn and (low or position[2] - step < self._clear_height()):
+            return Action.PLUS_YAW if yaw_error > 0 else Action.MINUS_YAW
         lowest = cfg.scene.table_top_z_m + cfg.scene.workspace_z_min_above_table_m
-        if position[2] - cfg.actions.translation_step_m >= lowest - 1e-9:
+        if position[2] - step >= lowest - 1e-9:
             return Action.MINUS_Z
         return Action.CLOSE
