@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""How well can the GQN read the oracle's next action off its inputs? A supervised probe.
+
+Records noisy-oracle episodes (a random action with probability ``--epsilon``, every state
+labelled with the oracle's choice), trains a GQN as a classifier of those labels on the first
+80 % of the states and reports held-out accuracy as it goes, both with BatchNorm's running
+statistics (eval mode, what acting and TD targets use) and with batch statistics (train
+mode). It separates "the network cannot perceive it" from "Q-learning does not learn it".
+
+Usage: .venv/bin/python tools/imitation_probe.py [--episodes 1600] [--epsilon 0.2]
+    [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from graspq.actions import NUM_ACTIONS, Action
+from graspq.learning.model import GraspQNetwork, preprocess
+from graspq.learning.replay import ReplayBuffer
+from graspq.learning.settings import NetworkConfig
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
+
+_BATCH = 32
+_CHECK_EVERY = 500
+_EVAL_CHUNK = 256
+
+
+def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
+    """Noisy-oracle episodes with oracle labels, in a replay buffer."""
+    env = BaxterGraspEnv()
+    oracle = OraclePolicy(env)
+    buffer = ReplayBuffer(episodes * (env.config.max_steps + 1), env.config.camera.image_size)
+    rng = np.random.default_rng(seed)
+    try:
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=5_000_000 + seed * episodes + episode)
+            done = False
+            while not done:
+                label = int(oracle.act())
+                action = int(rng.integers(NUM_ACTIONS)) if rng.random() < epsilon else label
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                buffer.add(obs, action, reward, next_obs, terminated, truncated,
+                           expert_action=label)
+                obs, done = next_obs, terminated or truncated
+    finally:
+        env.close()
+    return buffer
+
+
+def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int) -> list[str]:
+    """Train a classifier; one report line per check."""
+    torch.manual_seed(seed)
+    # The widths of config/training_demos.yaml.
+    widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
+                           batchnorm_momentum=momentum)
+    net = GraspQNetwork(widths.gqn(buffer.image_size, "multi"))
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
+    slots = np.flatnonzero(buffer._valid)  # written in episode order: split by time
+    split = int(0.8 * slots.size)
+    train, held_out = slots[:split], slots[split:]
+    labels = buffer._expert
+
+    def inputs(index: np.ndarray):
+        return preprocess(buffer._gather(index), "cpu", buffer.depth_near_m, buffer.depth_far_m)
+
+    def accuracy(index: np.ndarray, train_mode: bool) -> float:
+        net.train(train_mode)
+        with torch.no_grad():
+            chunks = [index[i:i + _EVAL_CHUNK] for i in range(0, index.size, _EVAL_CHUNK)]
+            hits = sum(int((net(*inputs(c)).argmax(1).numpy() == labels[c]).sum())
+                       for c in chunks if c.size == _EVAL_CHUNK or not train_mode)
+            total = sum(c.size for c in chunks if c.size == _EVAL_CHUNK or not train_mode)
+        return hits / total
+
+    rng = np.random.default_rng(seed)
+    lines, start = [], time.perf_counter()
+    for update in range(1, updates + 1):
+        batch = train[rng.integers(0, train.size, _BATCH)]
+        net.train()
+        loss = torch.nn.functional.cross_entropy(net(*inputs(batch)),
+                                                 torch.as_tensor(labels[batch]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if update % _CHECK_EVERY == 0:
+            lines.append(f"| {momentum:g} | {update} | {accuracy(held_out, False):.1%} | "
+                         f"{accuracy(held_out, True):.1%} | {time.perf_counter() - start:.0f} |")
+    net.eval()
+    with torch.no_grad():
+        predicted = np.concatenate([net(*inputs(held_out[i:i + _EVAL_CHUNK])).argmax(1).numpy()
+                                    for i in range(0, held_out.size, _EVAL_CHUNK)])
+    per_action = [f"{Action(a).name} {np.mean(predicted[labels[held_out] == a] == a):.0%}"
+                  for a in range(NUM_ACTIONS) if np.any(labels[held_out] == a)]
+    lines.append(f"|  | per action (eval mode, end): {', '.join(per_action)} | | | |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=1600)
+    parser.add_argument("--epsilon", type=float, default=0.2)
+    parser.add_argument("--updates", type=int, default=4000)
+    parser.add_argument("--bn-momentum", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    buffer = record(args.episodes, args.epsilon, args.seed)
+    print(f"{len(buffer)} labelled states from {args.episodes} episodes "
+          f"(epsilon {args.epsilon:g}); held out: the last 20 %")
+    print("| BN momentum | updates | held-out accuracy, eval mode | train mode | seconds |")
+    print("|---|---|---|---|---|")
+    for momentum in args.bn_momentum:
+        for line in probe(buffer, momentum, args.updates, args.seed):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
