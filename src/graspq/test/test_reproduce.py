@@ -30,7 +30,7 @@ def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path, mon
         assert final["episodes"] == 3 and final["episodes_trained"] == 2
         assert reproduce.episodes_done(root / cell) == 2
     text = report.read_text()
-    assert "| ddqn | multi | 1/1 |" in text and "| qlearning | single | 1/1 |" in text
+    assert "| ddqn | multi | 1/1 | 2 |" in text and "| qlearning | single | 1/1 | 2 |" in text
     assert (tmp_path / "docs" / "figures" / "results" / "learning_curves.png").stat().st_size > 0
     # A second invocation trains nothing: the finished runs are skipped.
     log = (root / "ddqn-multi-s0" / "train.log").read_text()
