@@ -92,12 +92,11 @@ def _image_stream(in_channels: int, channels: int, momentum: float) -> nn.Sequen
     """One camera stream of paper Fig. 2: (N, in, S, S) -> (N, channels, S/8, S/8).
 
     BatchNorm ``momentum``: the network acts and computes TD targets in eval mode, i.e. with
-    the running statistics, while the weights move under them. With torch's 0.1 the running
-    statistics trailed the weights so far that a GQN trained to imitate the oracle swung
-    between 20 % and 84 % eval-mode accuracy from one check to the next on held-out states,
-    while its train-mode accuracy stayed at 78-86 %; with 1 (the last training batch's
-    statistics, one update old) eval mode rose steadily to 86 % and matched train mode (4,000
-    updates, 30k noisy-oracle states, docs/results_notes.md).
+    the running statistics, while the weights move under them. With torch's 0.1 they trailed
+    the weights so far that a GQN trained to imitate the oracle swung between 35 % and 85 %
+    eval-mode accuracy on held-out states from one check to the next, while train mode stayed
+    at 81-86 %; with 1 (the last training batch's statistics, one update old) eval mode
+    tracked train mode within about a point at all checks but one (docs/imitation_probe.md).
     """
     return nn.Sequential(
         # Bias is redundant before BatchNorm, which adds its own shift.
