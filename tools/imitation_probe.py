@@ -8,7 +8,7 @@ statistics (eval mode, what acting and TD targets use) and with batch statistics
 mode). It separates "the network cannot perceive it" from "Q-learning does not learn it".
 
 Usage: .venv/bin/python tools/imitation_probe.py [--episodes 1600] [--epsilon 0.2]
-    [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0]
+    [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0] [--balance]
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
     return buffer
 
 
-def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int) -> list[str]:
-    """Train a classifier; one report line per check."""
+def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
+          balance: bool = False) -> list[str]:
+    """Train a classifier; one report line per check. ``balance`` weights each action's
+    loss by the inverse of its share of the training labels (rare turns count as much)."""
     torch.manual_seed(seed)
     # The widths of config/training_demos.yaml.
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
@@ -78,13 +80,21 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int) -> lis
             total = sum(c.size for c in chunks if c.size == _EVAL_CHUNK or not train_mode)
         return hits / total
 
+    weights = None
+    if balance:
+        counts = np.bincount(labels[train], minlength=NUM_ACTIONS).astype(np.float64)
+        shares = counts / counts.sum()
+        weights = torch.as_tensor(np.where(counts > 0, 1.0 / (NUM_ACTIONS * np.maximum(shares,
+                                                                                  1e-12)), 0.0),
+                                  dtype=torch.float32)
     rng = np.random.default_rng(seed)
     lines, start = [], time.perf_counter()
     for update in range(1, updates + 1):
         batch = train[rng.integers(0, train.size, _BATCH)]
         net.train()
         loss = torch.nn.functional.cross_entropy(net(*inputs(batch)),
-                                                 torch.as_tensor(labels[batch]))
+                                                 torch.as_tensor(labels[batch]),
+                                                 weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -108,6 +118,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=4000)
     parser.add_argument("--bn-momentum", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--balance", action="store_true",
+                        help="weight the loss by inverse action frequency")
     args = parser.parse_args()
     torch.set_num_threads(1)
     buffer = record(args.episodes, args.epsilon, args.seed)
@@ -116,7 +128,7 @@ def main() -> None:
     print("| BN momentum | updates | held-out accuracy, eval mode | train mode | seconds |")
     print("|---|---|---|---|---|")
     for momentum in args.bn_momentum:
-        for line in probe(buffer, momentum, args.updates, args.seed):
+        for line in probe(buffer, momentum, args.updates, args.seed, args.balance):
             print(line, flush=True)
 
 
