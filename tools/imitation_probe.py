@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from graspq.actions import NUM_ACTIONS, Action
+from graspq.learning.demonstrations import record_oracle_episodes
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import NetworkConfig
 from graspq.sim.env import BaxterGraspEnv
-from graspq.sim.oracle import OraclePolicy
 
 _BATCH = 32
 _CHECK_EVERY = 500
@@ -34,20 +34,10 @@ _EVAL_CHUNK = 256
 def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
     """Noisy-oracle episodes with oracle labels, in a replay buffer."""
     env = BaxterGraspEnv()
-    oracle = OraclePolicy(env)
     buffer = ReplayBuffer(episodes * (env.config.max_steps + 1), env.config.camera.image_size)
-    rng = np.random.default_rng(seed)
     try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=5_000_000 + seed * episodes + episode)
-            done = False
-            while not done:
-                label = int(oracle.act())
-                action = int(rng.integers(NUM_ACTIONS)) if rng.random() < epsilon else label
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                buffer.add(obs, action, reward, next_obs, terminated, truncated,
-                           expert_action=label)
-                obs, done = next_obs, terminated or truncated
+        seeds = range(5_000_000 + seed * episodes, 5_000_000 + (seed + 1) * episodes)
+        record_oracle_episodes(env, buffer, seeds, epsilon, np.random.default_rng(seed))
     finally:
         env.close()
     return buffer
@@ -71,21 +61,27 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
     def inputs(index: np.ndarray):
         return preprocess(buffer._gather(index), "cpu", buffer.depth_near_m, buffer.depth_far_m)
 
-    def accuracy(index: np.ndarray, train_mode: bool) -> float:
+    def predict(index: np.ndarray, train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted, label) of ``index``; train mode keeps only full chunks, whose batch
+        statistics are those of _EVAL_CHUNK states."""
         net.train(train_mode)
+        chunks = [index[i:i + _EVAL_CHUNK] for i in range(0, index.size, _EVAL_CHUNK)]
+        chunks = [c for c in chunks if c.size == _EVAL_CHUNK or not train_mode]
         with torch.no_grad():
-            chunks = [index[i:i + _EVAL_CHUNK] for i in range(0, index.size, _EVAL_CHUNK)]
-            hits = sum(int((net(*inputs(c)).argmax(1).numpy() == labels[c]).sum())
-                       for c in chunks if c.size == _EVAL_CHUNK or not train_mode)
-            total = sum(c.size for c in chunks if c.size == _EVAL_CHUNK or not train_mode)
-        return hits / total
+            predicted = [net(*inputs(c)).argmax(1).numpy() for c in chunks]
+        kept = np.concatenate(chunks)
+        return np.concatenate(predicted), labels[kept]
+
+    def accuracy(index: np.ndarray, train_mode: bool) -> float:
+        predicted, wanted = predict(index, train_mode)
+        return float(np.mean(predicted == wanted))
 
     weights = None
     if balance:
-        counts = np.bincount(labels[train], minlength=NUM_ACTIONS).astype(np.float64)
-        shares = counts / counts.sum()
-        weights = torch.as_tensor(np.where(counts > 0, 1.0 / (NUM_ACTIONS * np.maximum(shares,
-                                                                                  1e-12)), 0.0),
+        # Weight 1 / (NUM_ACTIONS * share): a uniform label mix would weigh 1 everywhere. An
+        # action with no training label gets a finite weight it never uses.
+        counts = np.bincount(labels[train], minlength=NUM_ACTIONS)
+        weights = torch.as_tensor(train.size / (NUM_ACTIONS * np.maximum(counts, 1)),
                                   dtype=torch.float32)
     rng = np.random.default_rng(seed)
     lines, start = [], time.perf_counter()
@@ -101,12 +97,9 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
         if update % _CHECK_EVERY == 0:
             lines.append(f"| {momentum:g} | {update} | {accuracy(held_out, False):.1%} | "
                          f"{accuracy(held_out, True):.1%} | {time.perf_counter() - start:.0f} |")
-    net.eval()
-    with torch.no_grad():
-        predicted = np.concatenate([net(*inputs(held_out[i:i + _EVAL_CHUNK])).argmax(1).numpy()
-                                    for i in range(0, held_out.size, _EVAL_CHUNK)])
-    per_action = [f"{Action(a).name} {np.mean(predicted[labels[held_out] == a] == a):.0%}"
-                  for a in range(NUM_ACTIONS) if np.any(labels[held_out] == a)]
+    predicted, wanted = predict(held_out, False)
+    per_action = [f"{Action(a).name} {np.mean(predicted[wanted == a] == a):.0%}"
+                  for a in range(NUM_ACTIONS) if np.any(wanted == a)]
     lines.append(f"|  | per action (eval mode, end): {', '.join(per_action)} | | | |")
     return lines
 

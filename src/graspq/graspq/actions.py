@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+
+import numpy as np
 
 
 class Action(enum.IntEnum):
@@ -32,3 +35,16 @@ MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
     Action.PLUS_YAW: (0.0, 0.0, 0.0, 1.0),
     Action.MINUS_YAW: (0.0, 0.0, 0.0, -1.0),
 }
+
+
+def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
+                   rng: np.random.Generator) -> int:
+    """With probability ``epsilon`` a uniformly random action, else ``greedy()``.
+
+    Both random draws always happen, in this order, so the RNG stream does not depend on
+    which branch was taken or on what ``greedy`` returns (resumed runs and re-recorded
+    demonstrations replay exactly); ``greedy`` is only called when it is used.
+    """
+    explore = rng.random() < epsilon
+    random_action = int(rng.integers(num_actions))
+    return random_action if explore else int(greedy())

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from graspq.actions import epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
 from graspq.learning.settings import TrainingConfig
@@ -73,13 +74,10 @@ class QAgent:
 
     def act(self, obs: Mapping[str, np.ndarray], epsilon: float,
             rng: np.random.Generator) -> int:
-        """Epsilon-greedy action. The random draw always happens, so the RNG stream does not
-        depend on the network's outputs (resumed runs replay exactly)."""
-        explore = rng.random() < epsilon
-        random_action = int(rng.integers(self.online.config.num_actions))
-        if explore:
-            return random_action
-        return int(np.argmax(self.q_values(obs)))
+        """Epsilon-greedy action (:func:`graspq.actions.epsilon_greedy`: the RNG stream does
+        not depend on the network's outputs, so resumed runs replay exactly)."""
+        return epsilon_greedy(lambda: int(np.argmax(self.q_values(obs))), epsilon,
+                              self.online.config.num_actions, rng)
 
     # ------------------------------------------------------------------------- learning
     def update(self, batch: ReplayBatch, demos: ReplayBatch | None = None) -> float:

@@ -30,6 +30,7 @@ from graspq.learning.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from graspq.learning.demonstrations import record_oracle_episodes
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.env import BaxterGraspEnv
@@ -253,31 +254,18 @@ class Trainer:
     def _record_demonstrations(self) -> None:
         """Oracle demonstration episodes into their own buffer (an option, off by default).
 
-        With ``demo_epsilon`` > 0 some steps take a random action (labelled with the oracle's
-        choice), so the demonstrations also show how to recover from a wrong move (DART,
-        Laskey et al. 2017). They are deterministic (fixed seeds, scripted policy, own RNG),
-        so a resumed run records them again instead of storing them in every checkpoint.
+        With ``demo_epsilon`` > 0 some steps take a random action, labelled with the oracle's
+        choice (:func:`graspq.learning.demonstrations.record_oracle_episodes`). They are
+        deterministic (fixed seeds, scripted policy, own RNG), so a resumed run records them
+        again instead of storing them in every checkpoint.
         """
         if self.demos is None:
             return
         cfg = self.training
-        oracle = OraclePolicy(self.env)
-        noise = np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET])
-        successes = 0
-        for index in range(cfg.demo_episodes):
-            seed = episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
-            obs, _ = self.env.reset(seed=seed)
-            done = False
-            while not done:
-                expert = int(oracle.act())
-                explore = noise.random() < cfg.demo_epsilon
-                random_action = int(noise.integers(self.env.action_space.n))
-                action = random_action if explore else expert
-                next_obs, reward, terminated, truncated, info = self.env.step(action)
-                self.demos.add(obs, action, reward, next_obs, terminated, truncated,
-                               expert_action=expert)
-                obs, done = next_obs, terminated or truncated
-            successes += info["outcome"] == "success"
+        seeds = (episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
+                 for index in range(cfg.demo_episodes))
+        successes = record_oracle_episodes(self.env, self.demos, seeds, cfg.demo_epsilon,
+                                           np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]))
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
                  f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes), "
                  f"{len(self.demos)} transitions")

@@ -8,9 +8,9 @@ physics can hold every object, and gives demonstrations (and, as a teacher, labe
 Why the turn comes last: a learner must read the needed turn off its cameras. From the start
 height a 3 cm cube spans a few wrist-camera pixels; just above it, it fills much of the wrist
 image. A GQN classifier trained on 30k noisy-oracle states with this order reads the (rare,
-2 % of states) turn labels right in 8-13 % of held-out cases with a plain loss and in 76-98 %
-with a class-balanced one (docs/imitation_probe.md); the old order was not probed the same way.
-The oracle itself picks 99-100 % of each object type (docs/oracle.md).
+2 % of states) turn labels right in none of the held-out cases with a plain loss and in
+61-93 % with a class-balanced one (docs/imitation_probe.md); the old order was not probed the
+same way. The oracle itself picks 99-100 % of each object type (docs/oracle.md).
 """
 
 from __future__ import annotations
