@@ -383,6 +383,8 @@ def test_expert_labels_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expert_action"):
         buffer.add(frames[0], 0, 0.0, frames[1], False, False, expert_action=-2)
     assert len(buffer) == len(labels)
+    # Labels 0, 3, 5, 8 once each; the unlabelled step is not counted.
+    np.testing.assert_array_equal(buffer.label_counts(9), [1, 0, 0, 1, 0, 1, 0, 0, 1])
 
 
 def test_version_1_files_load_without_labels(tmp_path: Path) -> None:

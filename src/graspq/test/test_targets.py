@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from graspq.learning.replay import ReplayBuffer
-from graspq.learning.targets import Learner, margin_loss, q_of_actions, td_loss, td_targets
+from graspq.learning.targets import (
+    Learner,
+    label_balance_weights,
+    margin_loss,
+    q_of_actions,
+    td_loss,
+    td_targets,
+)
 
 # Two next states, three actions. Sample 0: online argmax is action 1, target argmax action 0,
 # so DQN (target max = 4) and DDQN (target at online argmax = 2) differ.
@@ -142,3 +149,28 @@ def test_margin_loss_on_known_values() -> None:
     loss.backward()
     # Only row 1 has a gradient: +1/2 on the violating action, -1/2 on the expert's.
     assert q.grad.tolist() == [[0.0, 0.0, 0.0], [0.5, 0.0, -0.5]]
+
+
+def test_weighted_margin_loss_scales_each_row() -> None:
+    q = torch.tensor([[1.0, 2.0, 0.5], [3.0, 0.0, 2.5]], requires_grad=True)
+    # Row losses 0 and 1.3 (as above); weights 3 and 0.5: mean(0 * 3, 1.3 * 0.5) = 0.325.
+    loss = margin_loss(q, torch.tensor([1, 2]), 0.8, torch.tensor([3.0, 0.5]))
+    assert loss.item() == pytest.approx(0.325)
+    loss.backward()
+    assert q.grad.tolist() == [[0.0, 0.0, 0.0], [0.25, 0.0, -0.25]]
+
+
+def test_label_balance_weights_by_hand() -> None:
+    # Shares 0.75 / 0.25 / 0 (the unseen action counts as seen once: share 1/8).
+    counts = np.array([6, 2, 0])
+    np.testing.assert_allclose(label_balance_weights(counts, 0.0), [1, 1, 1])
+    # Inverse frequency: 1/0.75, 1/0.25, 8, divided by their label-weighted mean
+    # 0.75 * 4/3 + 0.25 * 4 = 2, so each seen action's labels weigh 0.5 in total.
+    np.testing.assert_allclose(label_balance_weights(counts, 1.0), [2 / 3, 2, 4], rtol=1e-6)
+    # Inverse square root: (0.75 ** -0.5, 0.25 ** -0.5) / (0.75 ** 0.5 + 0.25 ** 0.5).
+    mean = 0.75 ** 0.5 + 0.5
+    np.testing.assert_allclose(label_balance_weights(counts, 0.5)[:2],
+                               [0.75 ** -0.5 / mean, 2 / mean], rtol=1e-6)
+    for bad_counts, power in (([0, 0], 0.5), ([1, -1], 0.5), ([1, 1], 1.5)):
+        with pytest.raises(ValueError):
+            label_balance_weights(np.array(bad_counts), power)

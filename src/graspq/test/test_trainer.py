@@ -89,6 +89,26 @@ def test_expert_labels_are_the_oracles_actions_in_the_visited_states(tmp_path):
     np.testing.assert_array_equal(demo_batch.expert_actions, demo_batch.actions)
 
 
+def test_margin_balance_weights_come_from_the_demonstrations_labels(tmp_path):
+    config = dataclasses.replace(TINY, margin_balance=1.0, demo_episodes=2)
+    trainer = _train(tmp_path / "run", config)
+    counts = trainer.demos.label_counts(9)
+    weights = trainer.agent.label_weights.numpy()
+    shares = counts / counts.sum()
+    seen = counts > 0
+    # Inverse frequency: every action the oracle used carries the same total weight.
+    np.testing.assert_allclose((shares * weights)[seen], 1 / seen.sum(), rtol=1e-5)
+    # A resumed run records the demonstrations again and gets the same weights.
+    _train(tmp_path / "split", config, stop_after=2)
+    resumed = _train(tmp_path / "split", config, resume=True)
+    torch.testing.assert_close(resumed.agent.label_weights, trainer.agent.label_weights)
+    for name, tensor in trainer.agent.online.state_dict().items():
+        torch.testing.assert_close(resumed.agent.online.state_dict()[name], tensor, rtol=0,
+                                   atol=0, msg=name)
+    with pytest.raises(ConfigError, match="margin_balance"):
+        dataclasses.replace(TINY, margin_balance=0.5, demo_episodes=0)
+
+
 def test_expert_labels_need_the_margin_loss_and_a_replay_learner():
     with pytest.raises(ConfigError, match="expert_labels"):
         dataclasses.replace(TINY, expert_labels=True, demo_margin=0.0)

@@ -16,7 +16,14 @@ from graspq.actions import epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
 from graspq.learning.settings import TrainingConfig
-from graspq.learning.targets import Learner, margin_loss, q_of_actions, td_loss, td_targets
+from graspq.learning.targets import (
+    Learner,
+    label_balance_weights,
+    margin_loss,
+    q_of_actions,
+    td_loss,
+    td_targets,
+)
 from graspq.observation import OVERHEAD_KEY, WRIST_KEY
 
 
@@ -51,6 +58,7 @@ class QAgent:
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
                                           eps=config.adam_eps)
         self.updates = 0
+        self.label_weights: torch.Tensor | None = None  # per action, see balance_labels
         self._augment_generator = torch.Generator().manual_seed(config.seed + 17)
 
     # ------------------------------------------------------------------------- acting
@@ -80,6 +88,14 @@ class QAgent:
                               self.online.config.num_actions, rng)
 
     # ------------------------------------------------------------------------- learning
+    def balance_labels(self, counts: np.ndarray) -> np.ndarray:
+        """Weight the margin loss by ``label_balance_weights(counts, margin_balance)``; the
+        counts are the demonstrations' labels, which a resumed run records again, so the
+        weights need no checkpoint. Returns the weights."""
+        weights = label_balance_weights(counts, self.config.margin_balance)
+        self.label_weights = torch.as_tensor(weights)
+        return weights
+
     def update(self, batch: ReplayBatch, demos: ReplayBatch | None = None) -> float:
         """One gradient step on a batch (plus demonstrations, if given); returns the loss.
 
@@ -110,9 +126,9 @@ class QAgent:
         loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
         labelled = torch.as_tensor(batch.expert_actions != NO_EXPERT)
         if cfg.demo_margin > 0 and bool(labelled.any()):
-            loss = loss + margin_loss(q[labelled],
-                                      torch.as_tensor(batch.expert_actions)[labelled],
-                                      cfg.demo_margin)
+            expert = torch.as_tensor(batch.expert_actions)[labelled]
+            weights = None if self.label_weights is None else self.label_weights[expert]
+            loss = loss + margin_loss(q[labelled], expert, cfg.demo_margin, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip_norm)

@@ -171,6 +171,11 @@ class ReplayBuffer:
                 f"{_human_bytes(self.nbytes)} reserved ({_human_bytes(int(per_slot))} per "
                 f"frame, each frame stored once)")
 
+    def label_counts(self, num_actions: int) -> np.ndarray:
+        """How many stored transitions carry each expert label, (num_actions,) int64."""
+        labels = self._expert[self._valid]
+        return np.bincount(labels[labels != NO_EXPERT], minlength=num_actions)
+
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,

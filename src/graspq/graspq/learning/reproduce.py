@@ -33,7 +33,8 @@ LEARNERS = ("qlearning", "dqn", "ddqn")
 VIEWS = ("single", "multi")
 FINAL_EVAL_EPISODES = 90  # 30 per object type
 FINAL_EVAL_SEED = 2_000_000
-REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_fraction", "demo_margin",
+REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
+                              "demo_margin", "expert_labels", "margin_balance",
                               "pretrain_updates", "n_step", "replay_capacity", "batch_size",
                               "learning_starts", "target_update_every"})
 

@@ -83,6 +83,11 @@ class TrainingConfig:
                                 "oracle's action (privileged teacher at training time only, "
                                 "DAgger-style); the margin loss then covers the agent's own "
                                 "transitions too (needs demo_margin > 0)")
+    margin_balance: float = param(0.0, "weight each labelled row's margin loss by its "
+                                  "action's share of the demonstrations' labels to the power "
+                                  "-margin_balance: 0 = unweighted, 0.5 = inverse square "
+                                  "root, 1 = inverse frequency (rare labels such as the cube "
+                                  "turn count as much as common ones)", ge=0.0, le=1.0)
     pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
                                   "episode (DQfD pre-training)", ge=0)
     augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
@@ -103,6 +108,10 @@ class TrainingConfig:
                                             or self.expert_labels):
             raise ConfigError("learner", "qlearning learns from the latest transition only: "
                               "n_step must be 1, demo_episodes 0 and expert_labels false")
+        if self.margin_balance > 0 and (self.demo_margin <= 0 or not self.demo_episodes):
+            raise ConfigError("margin_balance", "weights the margin loss by the "
+                              "demonstrations' label counts: set demo_margin > 0 and "
+                              "demo_episodes > 0")
         if self.expert_labels and self.demo_margin <= 0:
             raise ConfigError("expert_labels", "the labels feed the margin loss: set "
                               "demo_margin > 0")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -137,9 +138,31 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor,
     return F.huber_loss(q_taken, targets, delta=1.0)
 
 
-def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float) -> torch.Tensor:
+def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
     """DQfD large-margin loss (Hester et al. 2018, eq. 2), mean over rows:
-    ``max_a (Q(s, a) + margin * [a != expert]) - Q(s, expert)``. q: (B, A), expert: (B,)."""
+    ``max_a (Q(s, a) + margin * [a != expert]) - Q(s, expert)``. q: (B, A), expert: (B,);
+    ``weights`` (B,), if given, scale each row before the mean (see
+    :func:`label_balance_weights`)."""
     margins = torch.full_like(q, margin)
     margins.scatter_(1, expert[:, None], 0.0)
-    return ((q + margins).max(dim=1).values - q_of_actions(q, expert)).mean()
+    per_row = (q + margins).max(dim=1).values - q_of_actions(q, expert)
+    return per_row.mean() if weights is None else (weights * per_row).mean()
+
+
+def label_balance_weights(counts: np.ndarray, power: float) -> np.ndarray:
+    """Per-action weights ``share ** -power`` from how often each action is a label.
+
+    ``power`` 0 weights every label alike; 1 gives each action the same total weight however
+    rare it is (inverse frequency); values between soften that. The weights are scaled so
+    their mean over the labels' own distribution is 1: the loss keeps its size on average.
+    An action never seen as a label counts as seen once (a finite weight it rarely uses).
+    """
+    counts = np.asarray(counts, np.float64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(f"label counts must be non-negative with a positive sum, got {counts}")
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"balance power must be in [0, 1], got {power}")
+    shares = np.maximum(counts, 1.0) / counts.sum()
+    weights = shares ** -power
+    return (weights / np.sum(counts / counts.sum() * weights)).astype(np.float32)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import graspq
+from graspq.actions import NUM_ACTIONS, Action
 from graspq.config import dump_yaml, to_mapping
 from graspq.learning.agent import QAgent, single_transition_batch
 from graspq.learning.checkpoint import (
@@ -269,6 +270,12 @@ class Trainer:
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
                  f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes), "
                  f"{len(self.demos)} transitions")
+        if cfg.margin_balance > 0:
+            weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))
+            named = (f"{action.name} {weight:.2f}"
+                     for action, weight in zip(Action, weights, strict=True))
+            self.log(f"margin loss weights (margin_balance {cfg.margin_balance:g}): "
+                     + ", ".join(named))
 
     def _pretrain(self) -> None:
         """DQfD-style updates on the demonstrations alone, before the first episode."""
