@@ -8,7 +8,7 @@ statistics (eval mode, what acting and TD targets use) and with batch statistics
 mode). It separates "the network cannot perceive it" from "Q-learning does not learn it".
 
 Usage: .venv/bin/python tools/imitation_probe.py [--episodes 1600] [--epsilon 0.2]
-    [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0] [--balance]
+    [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0] [--balance [POWER]]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from graspq.learning.demonstrations import record_oracle_episodes
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import NetworkConfig
+from graspq.learning.targets import label_balance_weights
 from graspq.sim.env import BaxterGraspEnv
 
 _BATCH = 32
@@ -44,9 +45,10 @@ def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
 
 
 def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
-          balance: bool = False) -> list[str]:
+          balance: float = 0.0) -> list[str]:
     """Train a classifier; one report line per check. ``balance`` weights each action's
-    loss by the inverse of its share of the training labels (rare turns count as much)."""
+    loss by its share of the training labels to the power -balance (1: rare turns count as
+    much as common moves; :func:`graspq.learning.targets.label_balance_weights`)."""
     torch.manual_seed(seed)
     # The widths of config/training_demos.yaml.
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
@@ -66,7 +68,8 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
         statistics are those of _EVAL_CHUNK states."""
         net.train(train_mode)
         chunks = [index[i:i + _EVAL_CHUNK] for i in range(0, index.size, _EVAL_CHUNK)]
-        chunks = [c for c in chunks if c.size == _EVAL_CHUNK or not train_mode]
+        # (Fewer states than one chunk: all of them as one batch.)
+        chunks = [c for c in chunks if c.size == _EVAL_CHUNK or not train_mode] or [index]
         with torch.no_grad():
             predicted = [net(*inputs(c)).argmax(1).numpy() for c in chunks]
         kept = np.concatenate(chunks)
@@ -77,12 +80,9 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
         return float(np.mean(predicted == wanted))
 
     weights = None
-    if balance:
-        # Weight 1 / (NUM_ACTIONS * share): a uniform label mix would weigh 1 everywhere. An
-        # action with no training label gets a finite weight it never uses.
+    if balance:  # the trainer's margin_balance weights, here on the cross-entropy
         counts = np.bincount(labels[train], minlength=NUM_ACTIONS)
-        weights = torch.as_tensor(train.size / (NUM_ACTIONS * np.maximum(counts, 1)),
-                                  dtype=torch.float32)
+        weights = torch.as_tensor(label_balance_weights(counts, balance))
     rng = np.random.default_rng(seed)
     lines, start = [], time.perf_counter()
     for update in range(1, updates + 1):
@@ -111,8 +111,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=4000)
     parser.add_argument("--bn-momentum", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--balance", action="store_true",
-                        help="weight the loss by inverse action frequency")
+    parser.add_argument("--balance", type=float, nargs="?", const=1.0, default=0.0,
+                        metavar="POWER", help="weight the loss by action frequency to the "
+                        "power -POWER (alone: 1, inverse frequency; 0.5: inverse square root)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     buffer = record(args.episodes, args.epsilon, args.seed)
