@@ -140,6 +140,25 @@ def test_existing_run_needs_resume_and_matching_config(tmp_path):
         _train(tmp_path / "run", config=dataclasses.replace(TINY, gamma=0.5), resume=True)
 
 
+def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
+    _train(tmp_path / "run", stop_after=2)
+    path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
+    payload = torch.load(path, weights_only=True)
+    for key in ("demo_epsilon", "expert_labels", "margin_balance"):
+        del payload["training_config"][key]
+    del payload["training_config"]["network"]["batchnorm_momentum"]
+    torch.save(payload, path)
+    agent, _, training = load_agent(path)
+    # The values those runs were trained with: torch's momentum, the options off.
+    assert training.network.batchnorm_momentum == 0.1
+    assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
+    assert (training.demo_epsilon, training.expert_labels, training.margin_balance) == (
+        0.0, False, 0.0)
+    # Resuming it under today's config names the one real difference.
+    with pytest.raises(CheckpointError, match="batchnorm_momentum: checkpoint 0.1, now 1.0"):
+        _train(tmp_path / "run", resume=True)
+
+
 def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     checkpoint = tmp_path / "run" / "checkpoints" / "ep000002.pt"

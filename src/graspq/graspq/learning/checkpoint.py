@@ -24,6 +24,13 @@ KEEP_CHECKPOINTS = 2
 _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "episode",
                   "env_steps", "agent")
 
+# Training keys added after the first checkpoints were written, with the value that reproduces
+# how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
+# options were off). Loading fills them in, so older runs still evaluate, export and resume.
+LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
+                                          "demo_epsilon": 0.0, "expert_labels": False,
+                                          "margin_balance": 0.0}
+
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match what it is loaded for."""
@@ -107,8 +114,20 @@ def load_checkpoint(path: Path) -> dict:
     if payload["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {payload['format']}, this GraspQ "
                               f"reads format {CHECKPOINT_FORMAT}")
+    if isinstance(payload["training_config"], dict):
+        _fill_legacy_values(payload["training_config"])
     payload["path"] = str(path)
     return payload
+
+
+def _fill_legacy_values(config: dict) -> None:
+    for dotted, value in LEGACY_TRAINING_VALUES.items():
+        *sections, key = dotted.split(".")
+        node: Any = config
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.setdefault(key, value)
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
