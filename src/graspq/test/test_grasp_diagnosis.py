@@ -1,0 +1,36 @@
+"""tools/grasp_diagnosis.py: a real checkpoint, a real subprocess, a report per object."""
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
+from graspq.sim.settings import CameraConfig, EnvConfig
+
+TOOL = Path(__file__).resolve().parents[3] / "tools" / "grasp_diagnosis.py"
+TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=12)
+TINY = TrainingConfig(
+    episodes=2, batch_size=8, replay_capacity=200, learning_starts=8, eval_every=2,
+    eval_episodes=3, checkpoint_every=2, torch_threads=1,
+    exploration=ExplorationConfig(epsilon_decay_episodes=2),
+    network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8))
+
+
+def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path, train_run):
+    run = train_run(tmp_path / "run", TINY, TINY_ENV)
+    done = subprocess.run([sys.executable, str(TOOL), "--checkpoint", str(run),
+                           "--episodes", "6", "--seed", "7"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    sections = re.split(r"^## ", done.stdout, flags=re.M)[1:]
+    assert [section.split("\n")[0] for section in sections] == ["cube", "sphere", "cylinder"]
+    for section in sections:
+        outcomes = re.search(r"^Outcomes: (.*)$", section, flags=re.M).group(1)
+        # Six episodes cycle the three objects: two each.
+        assert sum(int(count) for count in re.findall(r"\d+", outcomes)) == 2
+        states = [int(n) for n in re.findall(r"^\| [A-Z_]+ \| (\d+) \|", section, flags=re.M)]
+        assert states and all(n > 0 for n in states)
+        # TINY_ENV allows 12 steps: two episodes give at most 24 checked states.
+        assert sum(states) <= 24
