@@ -65,6 +65,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert len(resumed.replay) == len(straight.replay)
     assert _rows(tmp_path / "split" / "train.csv") == _rows(tmp_path / "straight" / "train.csv")
     assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
+    assert resumed.best_eval == straight.best_eval is not None
 
 
 def test_expert_labels_are_the_oracles_actions_in_the_visited_states(tmp_path):
@@ -130,6 +131,21 @@ def test_run_directory_holds_configs_logs_and_checkpoints(tmp_path):
     agent, env_config, training = load_agent(run)
     assert training == TINY and env_config == TINY_ENV
     assert not agent.online.training
+
+
+def test_best_checkpoint_holds_the_best_periodic_evaluation(tmp_path):
+    config = dataclasses.replace(TINY, eval_every=1)
+    trainer = _train(tmp_path / "run", config)
+    rates = [float(row["success_rate"]) for row in _rows(tmp_path / "run" / "eval.csv")]
+    best_episode = max(range(len(rates)), key=lambda i: (rates[i], i)) + 1  # ties: later
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["episode"] == best_episode == trainer.best_eval["episode"]
+    assert best["best_eval"]["success_rate"] == max(rates)
+    assert best["replay_file"] is None
+    agent, _, _ = load_agent(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert not agent.online.training
+    # The regular checkpoints are untouched by it: latest is still the final episode.
+    assert load_checkpoint(tmp_path / "run")["episode"] == config.episodes
 
 
 def test_existing_run_needs_resume_and_matching_config(tmp_path):

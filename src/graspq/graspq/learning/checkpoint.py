@@ -2,7 +2,8 @@
 
 A run directory holds ``checkpoints/epNNNNNN.pt`` (weights, optimizer, counters, RNG states,
 both configs), ``checkpoints/epNNNNNN.replay.npz`` (the replay buffer) and
-``checkpoints/latest.json`` naming the newest complete pair. Each file is written to a
+``checkpoints/latest.json`` naming the newest complete pair, and ``checkpoints/best.pt``, the
+weights at the best periodic greedy evaluation so far. Each file is written to a
 temporary name and renamed, and ``latest.json`` is replaced last, so a crash at any moment
 leaves the previous checkpoint intact.
 """
@@ -21,6 +22,7 @@ import torch
 
 CHECKPOINT_FORMAT = 1
 KEEP_CHECKPOINTS = 2
+BEST_CHECKPOINT = "best.pt"  # the weights of the best periodic evaluation so far
 _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "episode",
                   "env_steps", "agent")
 
@@ -67,6 +69,17 @@ def save_checkpoint(run_dir: Path, payload: dict, replay: Any | None) -> Path:
                          "episode": payload["episode"]})
     _atomic_write_bytes(directory / "latest.json", lambda handle: handle.write(latest.encode()))
     _prune(directory, keep={path.name, replay_name})
+    return path
+
+
+def save_best_checkpoint(run_dir: Path, payload: dict) -> Path:
+    """Write ``checkpoints/best.pt`` (no replay buffer: it is for evaluation and export, not
+    for resuming); replaces the previous one atomically."""
+    directory = run_dir / "checkpoints"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / BEST_CHECKPOINT
+    payload = dict(payload, format=CHECKPOINT_FORMAT, replay_file=None)
+    _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
     return path
 
 
