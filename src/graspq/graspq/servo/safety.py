@@ -134,7 +134,10 @@ class SafetyLimits:
         goal = np.where(np.isfinite(goal), goal, previous)
         inside = np.clip(goal, self.joint_lower_rad, self.joint_upper_rad)
         step = np.clip(inside - previous, -self.max_joint_step_rad, self.max_joint_step_rad)
-        command = previous + step
+        # A joint whose step is within the limit gets the goal itself: previous + (goal -
+        # previous) can differ from goal in the last bit, which would read as a clamp.
+        command = np.where(np.abs(inside - previous) <= self.max_joint_step_rad, inside,
+                           previous + step)
         # previous + (limit - previous) can round past the limit; clipping a joint that
         # started inside its range only shortens its step, so both guarantees still hold.
         started_inside = (previous >= self.joint_lower_rad) & (previous <= self.joint_upper_rad)
