@@ -45,11 +45,9 @@ class _CheckedPolicy:
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
             offset = self.env.object_position() - position
-            scene = self.env.config.scene
-            lowest = scene.table_top_z_m + scene.workspace_z_min_above_table_m
             self.close_error = (abs(math.degrees(self.oracle.yaw_error())),
                                 1000 * float(np.hypot(*offset[:2])),
-                                1000 * float(position[2] - lowest))
+                                1000 * float(position[2] - self.oracle.lowest_height()))
         return action
 
 

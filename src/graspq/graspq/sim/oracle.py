@@ -52,6 +52,11 @@ class OraclePolicy:
         spec = self.env.object_spec
         return float(self.env.object_position()[2] + 2 * spec.half_height + 0.01)
 
+    def lowest_height(self) -> float:
+        """Lowest fingertip height (m) the workspace allows: where the oracle closes."""
+        scene = self.env.config.scene
+        return scene.table_top_z_m + scene.workspace_z_min_above_table_m
+
     def act(self) -> Action:
         """The next action."""
         env = self.env
@@ -77,7 +82,7 @@ class OraclePolicy:
         # if the gripper is already below it), so the turn happens just above the object.
         if turn and (low or position[2] - step < self._clear_height()):
             return Action.PLUS_YAW if yaw_error > 0 else Action.MINUS_YAW
-        lowest = cfg.scene.table_top_z_m + cfg.scene.workspace_z_min_above_table_m
+        lowest = self.lowest_height()
         if position[2] - step >= lowest - 1e-9:
             return Action.MINUS_Z
         return Action.CLOSE
