@@ -62,9 +62,7 @@ def save_checkpoint(run_dir: Path, payload: dict, replay: Any | None) -> Path:
     if replay is not None:
         replay_name = f"{name}.replay.npz"
         replay.save(directory / replay_name)
-    payload = dict(payload, format=CHECKPOINT_FORMAT, replay_file=replay_name)
-    path = directory / f"{name}.pt"
-    _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    path = _write_payload(directory / f"{name}.pt", payload, replay_name)
     latest = json.dumps({"checkpoint": path.name, "replay": replay_name,
                          "episode": payload["episode"]})
     _atomic_write_bytes(directory / "latest.json", lambda handle: handle.write(latest.encode()))
@@ -77,8 +75,12 @@ def save_best_checkpoint(run_dir: Path, payload: dict) -> Path:
     for resuming); replaces the previous one atomically."""
     directory = run_dir / "checkpoints"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / BEST_CHECKPOINT
-    payload = dict(payload, format=CHECKPOINT_FORMAT, replay_file=None)
+    return _write_payload(directory / BEST_CHECKPOINT, payload, None)
+
+
+def _write_payload(path: Path, payload: dict, replay_file: str | None) -> Path:
+    """One checkpoint file, stamped with the format load_checkpoint reads, written atomically."""
+    payload = dict(payload, format=CHECKPOINT_FORMAT, replay_file=replay_file)
     _atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
     return path
 
