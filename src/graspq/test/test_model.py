@@ -97,10 +97,32 @@ def test_q_values_are_unbounded_and_softmax_readout_sums_to_one() -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("image_size", 60), ("image_size", 0), ("stream_channels", 0), ("joint_channels", -1),
     ("fc_width", 2.5), ("motor_width", True), ("num_actions", 0), ("views", "stereo"),
+    ("fingertip_features", 1),
 ])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"GQNConfig.{field}"):
         GQNConfig(**{field: value})
+
+
+def test_fingertip_features_feed_the_motor_stream_and_travel_with_the_weights() -> None:
+    net = GraspQNetwork(GQNConfig(fingertip_features=True, **SMALL)).eval()
+    assert net.motor_stream[0].in_features == 8 + 5
+    state = net.state_dict()
+    assert {"fingertip.joint_rotations", "fingertip.reference"} <= set(state)
+    with pytest.raises(RuntimeError):
+        GraspQNetwork(GQNConfig(**SMALL)).load_state_dict(state)
+    copy = GraspQNetwork(GQNConfig(fingertip_features=True, **SMALL)).eval()
+    copy.load_state_dict(state)
+    obs = random_obs(np.random.default_rng(3), 4, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(copy(*preprocess(obs)), net(*preprocess(obs)))
+        # The joint angles now reach the head along a second path: changing one joint
+        # changes the features, not only the raw motor input.
+        moved = dict(obs, motor=obs["motor"].copy())
+        moved["motor"][:, 1] += 0.05
+        features = net.fingertip(torch.from_numpy(obs["motor"][:, :7]))
+        assert not torch.allclose(net.fingertip(torch.from_numpy(moved["motor"][:, :7])),
+                                  features)
 
 
 def test_config_is_frozen() -> None:

@@ -135,6 +135,22 @@ def test_single_view_policy_has_no_wrist_input(tmp_path):
     assert worst <= 1e-4 and same == 50
 
 
+def test_fingertip_features_export_and_match_torch(tmp_path):
+    """The forward kinematics inside the network become part of the ONNX graph."""
+    torch.manual_seed(0)
+    training = dataclasses.replace(TINY, network=dataclasses.replace(
+        TINY.network, fingertip_features=True))
+    network = GraspQNetwork(training.network.gqn(32, "multi"))
+    path = write_policy(network, TINY_ENV, training, tmp_path / "fingertip.onnx")
+    assert [i.name for i in onnx.load(path).graph.input] == INPUTS
+    policy = OnnxPolicy(path, TINY_ENV, "multi")
+    camera = TINY_ENV.camera
+    obs = random_observations(200, "multi", 32, camera.depth_near_m, camera.depth_far_m,
+                              np.random.default_rng(2))
+    worst, same = compare(policy, network, obs, camera.depth_near_m, camera.depth_far_m)
+    assert worst <= 1e-4 and same == 200
+
+
 def test_failed_parity_is_loud_and_leaves_no_file(run_dir, tmp_path):
     out = tmp_path / "policy.onnx"
     # A limit no float32 graph can meet against another implementation: the check must fail.

@@ -31,7 +31,8 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 # options were off). Loading fills them in, so older runs still evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "demo_epsilon": 0.0, "expert_labels": False,
-                                          "margin_balance": 0.0}
+                                          "margin_balance": 0.0,
+                                          "network.fingertip_features": False}
 
 
 class CheckpointError(ValueError):

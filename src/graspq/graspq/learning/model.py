@@ -2,9 +2,10 @@
 
 Each camera has its own convolutional stream; the stream features are concatenated on the
 channel axis, mixed by one more convolution and flattened into a fully connected layer. The
-motor state (7 joint angles + gripper opening, see :mod:`graspq.observation`) goes through two
-fully connected layers. The two are joined and mapped by two fully connected layers to one
-Q-value per discrete action (:class:`graspq.actions.Action` order).
+motor state (7 joint angles + gripper opening, see :mod:`graspq.observation`; optionally with
+the fingertip pose computed from the joint angles, :mod:`graspq.learning.fingertip`) goes
+through two fully connected layers. The two are joined and mapped by two fully connected layers
+to one Q-value per discrete action (:class:`graspq.actions.Action` order).
 
 The outputs are Q-values and stay unbounded (returns reach +10 with the paper's rewards); the
 paper's "grasp success probabilities" are the :func:`grasp_probabilities` softmax readout, never
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from graspq.actions import NUM_ACTIONS
+from graspq.learning.fingertip import FINGERTIP_FEATURES, FingertipFeatures
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.settings import CameraConfig
 
@@ -65,6 +67,9 @@ class GQNConfig:
     batchnorm_momentum: float = 1.0
     """Weight of the newest training batch in BatchNorm's running statistics (torch's
     ``momentum``). See :func:`_image_stream` for why the default is 1, not torch's 0.1."""
+    fingertip_features: bool = False
+    """Feed the motor stream the fingertip pose computed from the joint angles by forward
+    kinematics (:mod:`graspq.learning.fingertip`) beside the motor state itself."""
 
     def __post_init__(self) -> None:
         for name in ("image_size", "stream_channels", "joint_channels", "fc_width",
@@ -78,6 +83,9 @@ class GQNConfig:
                 f"convolutions and a 2x2 max-pool per stream), got {self.image_size}")
         if self.views not in VIEWS:
             raise ValueError(f"GQNConfig.views must be one of {VIEWS}, got {self.views!r}")
+        if not isinstance(self.fingertip_features, bool):
+            raise ValueError("GQNConfig.fingertip_features must be a bool, got "
+                             f"{self.fingertip_features!r}")
         if not 0.0 < self.batchnorm_momentum <= 1.0:
             raise ValueError("GQNConfig.batchnorm_momentum must be in (0, 1], got "
                              f"{self.batchnorm_momentum!r}")
@@ -139,8 +147,10 @@ class GraspQNetwork(nn.Module):
             nn.Linear(cfg.joint_channels * cfg.feature_size**2, cfg.fc_width),
             nn.ReLU(inplace=True),
         )
+        self.fingertip = FingertipFeatures() if cfg.fingertip_features else None
+        motor_inputs = MOTOR_SIZE + (FINGERTIP_FEATURES if cfg.fingertip_features else 0)
         self.motor_stream = nn.Sequential(
-            nn.Linear(MOTOR_SIZE, cfg.motor_width),
+            nn.Linear(motor_inputs, cfg.motor_width),
             nn.ReLU(inplace=True),
             nn.Linear(cfg.motor_width, cfg.motor_width),
             nn.ReLU(inplace=True),
@@ -180,6 +190,8 @@ class GraspQNetwork(nn.Module):
             if wrist.dim() != 4 or tuple(wrist.shape[1:]) != (3, s, s):
                 raise ValueError(f"wrist must be (N, 3, {s}, {s}), got {tuple(wrist.shape)}")
             features = torch.cat((features, self.wrist_stream(wrist)), dim=1)
+        if self.fingertip is not None:
+            motor = torch.cat((motor, self.fingertip(motor[:, :-1])), dim=1)
         joined = torch.cat((self.joint(features), self.motor_stream(motor)), dim=1)
         return self.head(joined)
 

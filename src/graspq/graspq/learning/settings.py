@@ -23,13 +23,18 @@ class NetworkConfig:
     batchnorm_momentum: float = param(1.0, "weight of the newest batch in BatchNorm's running "
                                       "statistics (torch's 0.1 let them trail the weights; "
                                       "see graspq/learning/model.py)", gt=0.0, le=1.0)
+    fingertip_features: bool = param(False, "give the motor stream the fingertip position and "
+                                     "yaw computed from the joint angles by forward "
+                                     "kinematics (an extension of the paper's motor state; "
+                                     "see graspq/learning/fingertip.py)")
 
     def gqn(self, image_size: int, views: str) -> GQNConfig:
         """The network shape for an image size and view mode."""
         return GQNConfig(image_size=image_size, stream_channels=self.stream_channels,
                          joint_channels=self.joint_channels, fc_width=self.fc_width,
                          motor_width=self.motor_width, views=views,
-                         batchnorm_momentum=self.batchnorm_momentum)
+                         batchnorm_momentum=self.batchnorm_momentum,
+                         fingertip_features=self.fingertip_features)
 
 
 @dataclasses.dataclass(frozen=True)
