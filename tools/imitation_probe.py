@@ -9,6 +9,7 @@ mode). It separates "the network cannot perceive it" from "Q-learning does not l
 
 Usage: .venv/bin/python tools/imitation_probe.py [--episodes 1600] [--epsilon 0.2]
     [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0] [--balance [POWER]]
+    [--motor joints fingertip]
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
 
 
 def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
-          balance: float = 0.0) -> list[str]:
+          balance: float = 0.0, motor: str = "joints") -> list[str]:
     """Train a classifier; one report line per check. ``balance`` weights each action's
     loss by its share of the training labels to the power -balance (1: rare turns count as
-    much as common moves; :func:`graspq.learning.targets.label_balance_weights`)."""
+    much as common moves; :func:`graspq.learning.targets.label_balance_weights`).
+    ``motor``: "joints" (the paper's motor state) or "fingertip" (with the fingertip pose
+    computed from it, network.fingertip_features)."""
     torch.manual_seed(seed)
     # The widths of config/training_demos.yaml.
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
-                           batchnorm_momentum=momentum)
+                           batchnorm_momentum=momentum,
+                           fingertip_features=motor == "fingertip")
     net = GraspQNetwork(widths.gqn(buffer.image_size, "multi"))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
     slots = np.flatnonzero(buffer._valid)  # written in episode order: split by time
@@ -95,13 +99,25 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
         loss.backward()
         optimizer.step()
         if update % _CHECK_EVERY == 0:
-            lines.append(f"| {momentum:g} | {update} | {accuracy(held_out, False):.1%} | "
-                         f"{accuracy(held_out, True):.1%} | {time.perf_counter() - start:.0f} |")
+            lines.append(f"| {motor} | {momentum:g} | {update} | "
+                         f"{accuracy(held_out, False):.1%} | {accuracy(held_out, True):.1%} | "
+                         f"{time.perf_counter() - start:.0f} |")
     predicted, wanted = predict(held_out, False)
-    per_action = [f"{Action(a).name} {np.mean(predicted[wanted == a] == a):.0%}"
+    per_action = [_action_report(predicted[wanted == a], a)
                   for a in range(NUM_ACTIONS) if np.any(wanted == a)]
-    lines.append(f"|  | per action (eval mode, end): {', '.join(per_action)} | | | |")
+    lines.append(f"|  |  | per action (eval mode, end): {', '.join(per_action)} | | | |")
     return lines
+
+
+def _action_report(predicted: np.ndarray, label: int) -> str:
+    """"CLOSE 74% (else MINUS_Z 15%)": how often the label is predicted, and the most common
+    wrong prediction."""
+    report = f"{Action(label).name} {np.mean(predicted == label):.0%}"
+    wrong = predicted[predicted != label]
+    if wrong.size:
+        common = int(np.bincount(wrong, minlength=NUM_ACTIONS).argmax())
+        report += f" (else {Action(common).name} {np.mean(predicted == common):.0%})"
+    return report
 
 
 def main() -> None:
@@ -114,16 +130,21 @@ def main() -> None:
     parser.add_argument("--balance", type=float, nargs="?", const=1.0, default=0.0,
                         metavar="POWER", help="weight the loss by action frequency to the "
                         "power -POWER (alone: 1, inverse frequency; 0.5: inverse square root)")
+    parser.add_argument("--motor", nargs="+", choices=("joints", "fingertip"),
+                        default=["joints"], help="motor input: the joint angles alone, or "
+                        "with the fingertip pose computed from them (network.fingertip_features)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     buffer = record(args.episodes, args.epsilon, args.seed)
     print(f"{len(buffer)} labelled states from {args.episodes} episodes "
           f"(epsilon {args.epsilon:g}); held out: the last 20 %")
-    print("| BN momentum | updates | held-out accuracy, eval mode | train mode | seconds |")
-    print("|---|---|---|---|---|")
-    for momentum in args.bn_momentum:
-        for line in probe(buffer, momentum, args.updates, args.seed, args.balance):
-            print(line, flush=True)
+    print("| motor input | BN momentum | updates | held-out accuracy, eval mode | train mode "
+          "| seconds |")
+    print("|---|---|---|---|---|---|")
+    for motor in args.motor:
+        for momentum in args.bn_momentum:
+            for line in probe(buffer, momentum, args.updates, args.seed, args.balance, motor):
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graspq.actions import Action
-from graspq.learning.fingertip import POSITION_SCALE_M, FingertipFeatures
+from graspq.learning.fingertip import DEFAULT_UNIT_M, FingertipFeatures
 from graspq.sim.kinematics import arm_chain, default_arm_chain
 from graspq.sim.scene import build_scene
 from graspq.sim.settings import EnvConfig, SceneConfig
@@ -49,14 +49,15 @@ def test_torch_features_match_mujoco(scene):
     reference = np.array([*config.workspace_center_xy_m, config.table_top_z_m])
     for row, q in zip(features, joints, strict=True):
         position, rotation = _mujoco_pose(scene, q)
-        np.testing.assert_allclose(row[:3], (position - reference) / POSITION_SCALE_M,
-                                   atol=2e-5)
+        np.testing.assert_allclose(row[:3], (position - reference) / DEFAULT_UNIT_M,
+                                   atol=2e-4)
         np.testing.assert_allclose(row[3:], rotation[:2, 0], atol=2e-6)
 
 
 def test_a_step_down_and_a_turn_show_in_the_features(env):
-    """On the real scene: one -z move lowers the height feature by one step (0.1), one turn
-    rotates the yaw features by the yaw step; what the seven joint angles only imply."""
+    """On the real scene: one -z move lowers the height feature by one step (1 cm = 1 unit),
+    one turn rotates the yaw features by the yaw step; what the seven joint angles only
+    imply."""
     features = FingertipFeatures()
 
     def read(obs):
@@ -65,13 +66,13 @@ def test_a_step_down_and_a_turn_show_in_the_features(env):
 
     obs, _ = env.reset(seed=4, options={"object": "sphere", "object_pose": (0.62, -0.50, 0)})
     before = read(obs)
-    height = before[2] * POSITION_SCALE_M
+    height = before[2] * DEFAULT_UNIT_M
     start = env.config.scene.start_height_above_table_m
     assert abs(height - start) < 0.003  # the arm settles within a few mm of its command
     obs, *_ = env.step(Action.MINUS_Z)
     lowered = read(obs)
-    assert abs((before[2] - lowered[2]) - 0.1) < 0.02
-    assert np.all(np.abs(lowered[:2] - before[:2]) < 0.02)
+    assert abs((before[2] - lowered[2]) - 1.0) < 0.2
+    assert np.all(np.abs(lowered[:2] - before[:2]) < 0.2)
     obs, *_ = env.step(Action.PLUS_YAW)
     turned = read(obs)
     angle = np.degrees(np.arctan2(turned[4], turned[3]) - np.arctan2(lowered[4], lowered[3]))
@@ -79,6 +80,14 @@ def test_a_step_down_and_a_turn_show_in_the_features(env):
                                                            abs=1.0)
     # The gripper points down, so the tool's x axis lies flat: a unit vector in the xy plane.
     assert np.hypot(*turned[3:]) == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_unit_scales_the_position_not_the_yaw(scene):
+    joints = torch.tensor(_random_joints(scene, 8, seed=2), dtype=torch.float32)
+    with torch.no_grad():
+        fine, coarse = FingertipFeatures(0.01)(joints), FingertipFeatures(0.1)(joints)
+    torch.testing.assert_close(fine[:, :3], 10 * coarse[:, :3])
+    torch.testing.assert_close(fine[:, 3:], coarse[:, 3:])
 
 
 def test_default_chain_is_built_once():

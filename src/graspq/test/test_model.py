@@ -97,7 +97,7 @@ def test_q_values_are_unbounded_and_softmax_readout_sums_to_one() -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("image_size", 60), ("image_size", 0), ("stream_channels", 0), ("joint_channels", -1),
     ("fc_width", 2.5), ("motor_width", True), ("num_actions", 0), ("views", "stereo"),
-    ("fingertip_features", 1),
+    ("fingertip_features", 1), ("fingertip_unit_m", 0.0),
 ])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"GQNConfig.{field}"):

@@ -10,9 +10,14 @@ the policy still takes the paper's (I^o, I^w, M), and the chain travels as const
 checkpoint and the exported ONNX graph.
 
 Features, five per observation: the fingertip position relative to a reference point (the
-default workspace centre on the table top), in units of ``POSITION_SCALE_M`` (so a 1 cm step
-is 0.1), and the x and y components of the tool's x axis (cosine and sine of its yaw while
-the gripper points down).
+default workspace centre on the table top) in units of ``unit_m`` (by default one action
+step, 1 cm), and the x and y components of the tool's x axis (cosine and sine of its yaw
+while the gripper points down).
+
+Why the unit is the step: the decision to close instead of descending turns on one step of
+height. In 0.1 m units that step was a change of 0.1 in one input, and a GQN trained to
+imitate the oracle still mistook a quarter of its "close" states for "descend" (as with the
+joint angles alone); in 1 cm units it got 93 % of them right (docs/results_fingertip.md).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from graspq.sim.kinematics import ArmChain, default_arm_chain
 from graspq.sim.settings import SceneConfig
 
 FINGERTIP_FEATURES = 5
-POSITION_SCALE_M = 0.1
+DEFAULT_UNIT_M = 0.01
 
 
 def _default_reference() -> np.ndarray:
@@ -37,10 +42,11 @@ class FingertipFeatures(nn.Module):
     """Joint angles (N, 7) rad -> fingertip features (N, 5) (see the module docstring).
 
     The chain and the reference point are buffers: saved with the weights and exported with
-    the graph, so a loaded network computes exactly what it was trained with.
+    the graph, so a loaded network computes exactly what it was trained with (the unit comes
+    from the network config, saved beside the weights).
     """
 
-    def __init__(self, chain: ArmChain | None = None,
+    def __init__(self, unit_m: float = DEFAULT_UNIT_M, chain: ArmChain | None = None,
                  reference_m: np.ndarray | None = None) -> None:
         super().__init__()
         chain = chain if chain is not None else default_arm_chain()
@@ -59,6 +65,9 @@ class FingertipFeatures(nn.Module):
         constant("tip_offset", chain.tip_offset)
         constant("tip_rotation", chain.tip_rotation)
         constant("reference", reference)
+        # From the config, which travels with the weights; not in the state dict, so the first
+        # fingertip checkpoints (0.1 m units, before the unit was a setting) still load.
+        self.register_buffer("unit", torch.tensor(float(unit_m)), persistent=False)
 
     def forward(self, joints: torch.Tensor) -> torch.Tensor:
         angles = joints - self.joint_zero
@@ -73,4 +82,4 @@ class FingertipFeatures(nn.Module):
             rotation = rotation @ self.joint_rotations[i] @ turns[:, i]
         tip = position + rotation @ self.tip_offset
         tool_x = (rotation @ self.tip_rotation)[:, :2, 0]
-        return torch.cat(((tip - self.reference) / POSITION_SCALE_M, tool_x), dim=1)
+        return torch.cat(((tip - self.reference) / self.unit, tool_x), dim=1)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from graspq.actions import NUM_ACTIONS
-from graspq.learning.fingertip import FINGERTIP_FEATURES, FingertipFeatures
+from graspq.learning.fingertip import DEFAULT_UNIT_M, FINGERTIP_FEATURES, FingertipFeatures
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.settings import CameraConfig
 
@@ -70,6 +70,8 @@ class GQNConfig:
     fingertip_features: bool = False
     """Feed the motor stream the fingertip pose computed from the joint angles by forward
     kinematics (:mod:`graspq.learning.fingertip`) beside the motor state itself."""
+    fingertip_unit_m: float = DEFAULT_UNIT_M
+    """Length that counts as 1 in the fingertip position features, metres."""
 
     def __post_init__(self) -> None:
         for name in ("image_size", "stream_channels", "joint_channels", "fc_width",
@@ -86,6 +88,9 @@ class GQNConfig:
         if not isinstance(self.fingertip_features, bool):
             raise ValueError("GQNConfig.fingertip_features must be a bool, got "
                              f"{self.fingertip_features!r}")
+        if not self.fingertip_unit_m > 0.0:
+            raise ValueError("GQNConfig.fingertip_unit_m must be positive, got "
+                             f"{self.fingertip_unit_m!r}")
         if not 0.0 < self.batchnorm_momentum <= 1.0:
             raise ValueError("GQNConfig.batchnorm_momentum must be in (0, 1], got "
                              f"{self.batchnorm_momentum!r}")
@@ -147,7 +152,8 @@ class GraspQNetwork(nn.Module):
             nn.Linear(cfg.joint_channels * cfg.feature_size**2, cfg.fc_width),
             nn.ReLU(inplace=True),
         )
-        self.fingertip = FingertipFeatures() if cfg.fingertip_features else None
+        self.fingertip = (FingertipFeatures(cfg.fingertip_unit_m) if cfg.fingertip_features
+                          else None)
         motor_inputs = MOTOR_SIZE + (FINGERTIP_FEATURES if cfg.fingertip_features else 0)
         self.motor_stream = nn.Sequential(
             nn.Linear(motor_inputs, cfg.motor_width),

@@ -27,6 +27,8 @@ class NetworkConfig:
                                      "yaw computed from the joint angles by forward "
                                      "kinematics (an extension of the paper's motor state; "
                                      "see graspq/learning/fingertip.py)")
+    fingertip_unit_m: float = param(0.01, "length that counts as 1 in the fingertip position "
+                                    "features (one action step)", unit="m", gt=0.0, le=1.0)
 
     def gqn(self, image_size: int, views: str) -> GQNConfig:
         """The network shape for an image size and view mode."""
@@ -34,7 +36,8 @@ class NetworkConfig:
                          joint_channels=self.joint_channels, fc_width=self.fc_width,
                          motor_width=self.motor_width, views=views,
                          batchnorm_momentum=self.batchnorm_momentum,
-                         fingertip_features=self.fingertip_features)
+                         fingertip_features=self.fingertip_features,
+                         fingertip_unit_m=self.fingertip_unit_m)
 
 
 @dataclasses.dataclass(frozen=True)
