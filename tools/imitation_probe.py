@@ -9,7 +9,7 @@ mode). It separates "the network cannot perceive it" from "Q-learning does not l
 
 Usage: .venv/bin/python tools/imitation_probe.py [--episodes 1600] [--epsilon 0.2]
     [--updates 4000] [--bn-momentum 1.0 0.1] [--seed 0] [--balance [POWER]]
-    [--motor joints fingertip]
+    [--motor joints fingertip] [--fingertip-unit-m 0.01]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 
 from graspq.actions import NUM_ACTIONS, Action
 from graspq.learning.demonstrations import record_oracle_episodes
+from graspq.learning.fingertip import DEFAULT_UNIT_M
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import NetworkConfig
@@ -46,17 +47,20 @@ def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
 
 
 def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
-          balance: float = 0.0, motor: str = "joints") -> list[str]:
+          balance: float = 0.0, motor: str = "joints",
+          fingertip_unit_m: float = DEFAULT_UNIT_M) -> list[str]:
     """Train a classifier; one report line per check. ``balance`` weights each action's
     loss by its share of the training labels to the power -balance (1: rare turns count as
     much as common moves; :func:`graspq.learning.targets.label_balance_weights`).
     ``motor``: "joints" (the paper's motor state) or "fingertip" (with the fingertip pose
     computed from it, network.fingertip_features)."""
+    label = motor if motor == "joints" else f"{motor}, {fingertip_unit_m:g} m units"
     torch.manual_seed(seed)
     # The widths of config/training_demos.yaml.
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
                            batchnorm_momentum=momentum,
-                           fingertip_features=motor == "fingertip")
+                           fingertip_features=motor == "fingertip",
+                           fingertip_unit_m=fingertip_unit_m)
     net = GraspQNetwork(widths.gqn(buffer.image_size, "multi"))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
     slots = np.flatnonzero(buffer._valid)  # written in episode order: split by time
@@ -99,7 +103,7 @@ def probe(buffer: ReplayBuffer, momentum: float, updates: int, seed: int,
         loss.backward()
         optimizer.step()
         if update % _CHECK_EVERY == 0:
-            lines.append(f"| {motor} | {momentum:g} | {update} | "
+            lines.append(f"| {label} | {momentum:g} | {update} | "
                          f"{accuracy(held_out, False):.1%} | {accuracy(held_out, True):.1%} | "
                          f"{time.perf_counter() - start:.0f} |")
     predicted, wanted = predict(held_out, False)
@@ -130,6 +134,8 @@ def main() -> None:
     parser.add_argument("--balance", type=float, nargs="?", const=1.0, default=0.0,
                         metavar="POWER", help="weight the loss by action frequency to the "
                         "power -POWER (alone: 1, inverse frequency; 0.5: inverse square root)")
+    parser.add_argument("--fingertip-unit-m", type=float, default=DEFAULT_UNIT_M,
+                        help="length that counts as 1 in the fingertip position features")
     parser.add_argument("--motor", nargs="+", choices=("joints", "fingertip"),
                         default=["joints"], help="motor input: the joint angles alone, or "
                         "with the fingertip pose computed from them (network.fingertip_features)")
@@ -143,7 +149,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for motor in args.motor:
         for momentum in args.bn_momentum:
-            for line in probe(buffer, momentum, args.updates, args.seed, args.balance, motor):
+            for line in probe(buffer, momentum, args.updates, args.seed, args.balance, motor,
+                              args.fingertip_unit_m):
                 print(line, flush=True)
 
 
