@@ -120,35 +120,24 @@ def test_metadata_describes_the_policy(exported, run_dir):
     assert OnnxPolicy(path, TINY_ENV, "multi").metadata == props
 
 
-def test_single_view_policy_has_no_wrist_input(tmp_path):
+@pytest.mark.parametrize(("views", "fingertip", "inputs"), [
+    ("single", False, ["overhead_rgbd", "motor"]),  # no wrist input
+    ("multi", True, INPUTS),  # the forward kinematics become part of the graph
+])
+def test_network_variants_export_and_match_torch(tmp_path, views, fingertip, inputs):
     torch.manual_seed(0)
-    training = dataclasses.replace(TINY, views="single")
-    network = GraspQNetwork(training.network.gqn(32, "single"))
-    path = write_policy(network, TINY_ENV, training, tmp_path / "single.onnx")
-    assert [i.name for i in onnx.load(path).graph.input] == ["overhead_rgbd", "motor"]
-    policy = OnnxPolicy(path, TINY_ENV, "single")
+    training = dataclasses.replace(TINY, views=views, network=dataclasses.replace(
+        TINY.network, fingertip_features=fingertip))
+    network = GraspQNetwork(training.network.gqn(32, views))
+    path = write_policy(network, TINY_ENV, training, tmp_path / "policy.onnx")
+    assert [i.name for i in onnx.load(path).graph.input] == inputs
+    policy = OnnxPolicy(path, TINY_ENV, views)
     camera = TINY_ENV.camera
-    # A batch that still carries wrist images: the single-view policy ignores them.
-    obs = random_observations(50, "multi", 32, camera.depth_near_m, camera.depth_far_m,
+    # Batches that carry wrist images for both: the single-view policy ignores them.
+    obs = random_observations(100, "multi", 32, camera.depth_near_m, camera.depth_far_m,
                               np.random.default_rng(1))
     worst, same = compare(policy, network, obs, camera.depth_near_m, camera.depth_far_m)
-    assert worst <= 1e-4 and same == 50
-
-
-def test_fingertip_features_export_and_match_torch(tmp_path):
-    """The forward kinematics inside the network become part of the ONNX graph."""
-    torch.manual_seed(0)
-    training = dataclasses.replace(TINY, network=dataclasses.replace(
-        TINY.network, fingertip_features=True))
-    network = GraspQNetwork(training.network.gqn(32, "multi"))
-    path = write_policy(network, TINY_ENV, training, tmp_path / "fingertip.onnx")
-    assert [i.name for i in onnx.load(path).graph.input] == INPUTS
-    policy = OnnxPolicy(path, TINY_ENV, "multi")
-    camera = TINY_ENV.camera
-    obs = random_observations(200, "multi", 32, camera.depth_near_m, camera.depth_far_m,
-                              np.random.default_rng(2))
-    worst, same = compare(policy, network, obs, camera.depth_near_m, camera.depth_far_m)
-    assert worst <= 1e-4 and same == 200
+    assert worst <= 1e-4 and same == 100
 
 
 def test_failed_parity_is_loud_and_leaves_no_file(run_dir, tmp_path):
