@@ -31,7 +31,7 @@ from torch import nn
 
 from graspq.actions import NUM_ACTIONS
 from graspq.learning.fingertip import DEFAULT_UNIT_M, FINGERTIP_FEATURES, FingertipFeatures
-from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
+from graspq.observation import JOINT_NAMES, MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.settings import CameraConfig
 
 Views = Literal["multi", "single"]
@@ -197,7 +197,8 @@ class GraspQNetwork(nn.Module):
                 raise ValueError(f"wrist must be (N, 3, {s}, {s}), got {tuple(wrist.shape)}")
             features = torch.cat((features, self.wrist_stream(wrist)), dim=1)
         if self.fingertip is not None:
-            motor = torch.cat((motor, self.fingertip(motor[:, :-1])), dim=1)
+            joints = motor[:, :len(JOINT_NAMES)]
+            motor = torch.cat((motor, self.fingertip(joints)), dim=1)
         joined = torch.cat((self.joint(features), self.motor_stream(motor)), dim=1)
         return self.head(joined)
 

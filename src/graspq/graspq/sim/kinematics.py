@@ -4,7 +4,7 @@ The chain is what MuJoCo itself computes from the joint angles: each arm joint's
 fixed offset and rotation from the previous joint's frame and turns about its hinge axis; the
 fingertip (the ``tcp`` site) sits at a fixed pose in the last frame. Expressed as plain arrays
 it can be evaluated anywhere the joint angles are known (the GQN's fingertip features,
-:mod:`graspq.learning.kinematics`, which also run inside the exported ONNX graph), with no
+:mod:`graspq.learning.fingertip`, which also run inside the exported ONNX graph), with no
 simulator at hand.
 """
 
