@@ -45,8 +45,7 @@ def test_torch_features_match_mujoco(scene):
     with torch.no_grad():
         features = FingertipFeatures()(torch.tensor(joints, dtype=torch.float32)).numpy()
     assert features.shape == (64, 5) and features.dtype == np.float32
-    config = SceneConfig()
-    reference = np.array([*config.workspace_center_xy_m, config.table_top_z_m])
+    reference = SceneConfig().workspace_center_on_table_m
     for row, q in zip(features, joints, strict=True):
         position, rotation = _mujoco_pose(scene, q)
         np.testing.assert_allclose(row[:3], (position - reference) / DEFAULT_UNIT_M,

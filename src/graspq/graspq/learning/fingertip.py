@@ -33,11 +33,6 @@ FINGERTIP_FEATURES = 5
 DEFAULT_UNIT_M = 0.01
 
 
-def _default_reference() -> np.ndarray:
-    scene = SceneConfig()
-    return np.array([*scene.workspace_center_xy_m, scene.table_top_z_m])
-
-
 class FingertipFeatures(nn.Module):
     """Joint angles (N, 7) rad -> fingertip features (N, 5) (see the module docstring).
 
@@ -50,7 +45,8 @@ class FingertipFeatures(nn.Module):
                  reference_m: np.ndarray | None = None) -> None:
         super().__init__()
         chain = chain if chain is not None else default_arm_chain()
-        reference = _default_reference() if reference_m is None else np.asarray(reference_m)
+        reference = (SceneConfig().workspace_center_on_table_m if reference_m is None
+                     else np.asarray(reference_m))
 
         def constant(name: str, value: np.ndarray) -> None:
             self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32))

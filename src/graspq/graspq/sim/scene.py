@@ -98,7 +98,7 @@ def build_spec(config: EnvConfig) -> mujoco.MjSpec:
     table_geom.size = [*scene.table_half_size_xy_m, thickness]
 
     overhead = spec.camera(OVERHEAD_CAMERA)
-    target = np.array([*scene.workspace_center_xy_m, scene.table_top_z_m])
+    target = scene.workspace_center_on_table_m
     position = target + [camera.overhead_offset_x_m, 0.0, camera.overhead_height_above_table_m]
     overhead.pos = position
     overhead.quat = look_at_quat(position, target)

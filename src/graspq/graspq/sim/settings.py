@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from graspq.config import ConfigError, param, section
 from graspq.rewards import RewardConfig
 
@@ -57,6 +59,11 @@ class SceneConfig:
                 <= self.workspace_z_max_above_table_m):
             raise ConfigError("scene.start_height_above_table_m",
                               "must lie inside the workspace's z range")
+
+    @property
+    def workspace_center_on_table_m(self) -> np.ndarray:
+        """The workspace centre on the table top (3,), m: where the overhead camera looks."""
+        return np.array([*self.workspace_center_xy_m, self.table_top_z_m])
 
 
 @dataclasses.dataclass(frozen=True)
