@@ -32,9 +32,13 @@ def _random_joints(scene, count, seed):
 
 
 def test_chain_matches_mujoco_across_the_joint_ranges(scene):
-    chain = arm_chain(scene.model)
-    for joints in _random_joints(scene, 200, seed=0):
-        position, rotation = chain.fingertip_pose(joints)
+    """The chain read off the model, evaluated in float64: exactly MuJoCo's kinematics."""
+    kinematics = FingertipFeatures(chain=arm_chain(scene.model), dtype=torch.float64)
+    joint_sets = _random_joints(scene, 200, seed=0)
+    with torch.no_grad():
+        positions, rotations = kinematics.pose(torch.from_numpy(joint_sets))
+    for joints, position, rotation in zip(joint_sets, positions.numpy(), rotations.numpy(),
+                                          strict=True):
         expected_position, expected_rotation = _mujoco_pose(scene, joints)
         np.testing.assert_allclose(position, expected_position, atol=1e-12)
         np.testing.assert_allclose(rotation, expected_rotation, atol=1e-12)

@@ -42,14 +42,15 @@ class FingertipFeatures(nn.Module):
     """
 
     def __init__(self, unit_m: float = DEFAULT_UNIT_M, chain: ArmChain | None = None,
-                 reference_m: np.ndarray | None = None) -> None:
+                 reference_m: np.ndarray | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         chain = chain if chain is not None else default_arm_chain()
         reference = (SceneConfig().workspace_center_on_table_m if reference_m is None
                      else np.asarray(reference_m))
 
         def constant(name: str, value: np.ndarray) -> None:
-            self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32))
+            self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=dtype))
 
         constant("joint_offsets", chain.joint_offsets)
         constant("joint_rotations", chain.joint_rotations)
@@ -63,9 +64,10 @@ class FingertipFeatures(nn.Module):
         constant("reference", reference)
         # From the config, which travels with the weights; not in the state dict, so the first
         # fingertip checkpoints (0.1 m units, before the unit was a setting) still load.
-        self.register_buffer("unit", torch.tensor(float(unit_m)), persistent=False)
+        self.register_buffer("unit", torch.tensor(float(unit_m), dtype=dtype), persistent=False)
 
-    def forward(self, joints: torch.Tensor) -> torch.Tensor:
+    def pose(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fingertip position (N, 3) m and orientation (N, 3, 3) for joint angles (N, 7)."""
         angles = joints - self.joint_zero
         sin = torch.sin(angles)[..., None, None]
         one_minus_cos = (1.0 - torch.cos(angles))[..., None, None]
@@ -76,6 +78,9 @@ class FingertipFeatures(nn.Module):
         for i in range(1, self.joint_offsets.shape[0]):
             position = position + rotation @ self.joint_offsets[i]
             rotation = rotation @ self.joint_rotations[i] @ turns[:, i]
-        tip = position + rotation @ self.tip_offset
-        tool_x = (rotation @ self.tip_rotation)[:, :2, 0]
+        return position + rotation @ self.tip_offset, rotation @ self.tip_rotation
+
+    def forward(self, joints: torch.Tensor) -> torch.Tensor:
+        tip, orientation = self.pose(joints)
+        tool_x = orientation[:, :2, 0]
         return torch.cat(((tip - self.reference) / self.unit, tool_x), dim=1)

@@ -27,7 +27,8 @@ class ArmChain:
     Pose of the fingertip: start at the base frame; for each joint i, move by
     ``joint_offsets[i]`` and turn by ``joint_rotations[i]`` (the fixed transform to that
     joint's body), then turn by ``angle_i - joint_zero[i]`` about ``joint_axes[i]``; finally
-    move by ``tip_offset`` and turn by ``tip_rotation``.
+    move by ``tip_offset`` and turn by ``tip_rotation``. Evaluated by
+    :class:`graspq.learning.fingertip.FingertipFeatures`.
     """
 
     joint_offsets: np.ndarray  # (7, 3) m
@@ -36,21 +37,6 @@ class ArmChain:
     joint_zero: np.ndarray  # (7,) rad, the angle at which the body frame is as compiled
     tip_offset: np.ndarray  # (3,) m
     tip_rotation: np.ndarray  # (3, 3)
-
-    def fingertip_pose(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fingertip position (3,) m and orientation (3, 3) for joint angles (7,) rad."""
-        rotation, position = np.eye(3), np.zeros(3)
-        for i, angle in enumerate(np.asarray(joints, dtype=float)):
-            position = position + rotation @ self.joint_offsets[i]
-            rotation = rotation @ self.joint_rotations[i] @ _axis_rotation(
-                self.joint_axes[i], angle - self.joint_zero[i])
-        return position + rotation @ self.tip_offset, rotation @ self.tip_rotation
-
-
-def _axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rodrigues: rotation by ``angle`` about the unit vector ``axis``."""
-    cross = np.cross(np.eye(3), axis)  # the matrix K with K v = axis x v
-    return np.eye(3) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * cross @ cross
 
 
 def _quat_matrix(quat: np.ndarray) -> np.ndarray:
