@@ -18,6 +18,7 @@ from graspq.config import to_mapping
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
+from graspq.learning.pose import POSE_TARGETS
 from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.policy.export import (
     OPSET,
@@ -120,17 +121,22 @@ def test_metadata_describes_the_policy(exported, run_dir):
     assert OnnxPolicy(path, TINY_ENV, "multi").metadata == props
 
 
-@pytest.mark.parametrize(("views", "fingertip", "inputs"), [
-    ("single", False, ["overhead_rgbd", "motor"]),  # no wrist input
-    ("multi", True, INPUTS),  # the forward kinematics become part of the graph
+@pytest.mark.parametrize(("views", "fingertip", "pose_head", "inputs"), [
+    ("single", False, False, ["overhead_rgbd", "motor"]),  # no wrist input
+    ("multi", True, False, INPUTS),  # the forward kinematics become part of the graph
+    ("multi", False, True, INPUTS),  # the training-only pose head stays out of the graph
 ])
-def test_network_variants_export_and_match_torch(tmp_path, views, fingertip, inputs):
+def test_network_variants_export_and_match_torch(tmp_path, views, fingertip, pose_head,
+                                                 inputs):
     torch.manual_seed(0)
     training = dataclasses.replace(TINY, views=views, network=dataclasses.replace(
         TINY.network, fingertip_features=fingertip))
-    network = GraspQNetwork(training.network.gqn(32, views))
+    network = GraspQNetwork(dataclasses.replace(training.network.gqn(32, views),
+                                                pose_outputs=POSE_TARGETS if pose_head else 0))
     path = write_policy(network, TINY_ENV, training, tmp_path / "policy.onnx")
-    assert [i.name for i in onnx.load(path).graph.input] == inputs
+    graph = onnx.load(path).graph
+    assert [i.name for i in graph.input] == inputs
+    assert [o.name for o in graph.output] == OUTPUTS
     policy = OnnxPolicy(path, TINY_ENV, views)
     camera = TINY_ENV.camera
     # Batches that carry wrist images for both: the single-view policy ignores them.

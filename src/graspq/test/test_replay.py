@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graspq.learning.pose import NO_POSE, POSE_TARGETS
 from graspq.learning.replay import FORMAT_VERSION, NO_EXPERT, ReplayBatch, ReplayBuffer
 from graspq.observation import MOTOR_SIZE, decode_overhead, encode_overhead
 
@@ -262,7 +263,7 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
 
 def test_nbytes_and_describe() -> None:
     buffer = ReplayBuffer(capacity=999, image_size=64)
-    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8
+    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4
     assert buffer.nbytes == 1000 * per_slot
     text = buffer.describe()
     assert "0/999 transitions" in text and "MiB" in text and "64x64" in text
@@ -387,18 +388,42 @@ def test_expert_labels_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
     np.testing.assert_array_equal(buffer.label_counts(9), [1, 0, 0, 1, 0, 1, 0, 0, 1])
 
 
-def test_version_1_files_load_without_labels(tmp_path: Path) -> None:
-    """A buffer saved before expert labels existed still resumes: every label is -1."""
+def test_pose_targets_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    buffer = ReplayBuffer(capacity=16, image_size=4, views="single")
+    frames = [make_obs(rng, 4, 0, t) for t in range(5)]
+    targets = [rng.normal(size=POSE_TARGETS).astype(np.float32) for _ in range(3)] + [NO_POSE]
+    for t, target in enumerate(targets):
+        buffer.add(frames[t], 0, 0.0, frames[t + 1], terminated=t == len(targets) - 1,
+                   truncated=False, pose_target=target)
+    batch = buffer.sample(64, np.random.default_rng(0))
+    for step, pose in zip(batch.obs["motor"][:, 1], batch.pose_targets, strict=True):
+        np.testing.assert_array_equal(pose, targets[int(step)])  # NaN rows compare equal
+    path = tmp_path / "replay.npz"
+    buffer.save(path)
+    again = ReplayBuffer.from_file(path).sample(64, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.pose_targets, batch.pose_targets)
+    with pytest.raises(ValueError, match="pose_target"):
+        buffer.add(frames[0], 0, 0.0, frames[1], False, False, pose_target=np.zeros(3))
+    assert len(buffer) == len(targets)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
+    """A buffer saved before expert labels (version 1) or pose targets (2) existed still
+    resumes: what it lacks is unlabelled (-1, NaN)."""
     path = filled_file(tmp_path)
+    dropped = {"expert", "pose"} if version == 1 else {"pose"}
     with np.load(path) as data:
-        arrays = {key: data[key] for key in data.files if key != "expert"}
-    arrays["format_version"] = np.int64(1)
-    old = tmp_path / "v1.npz"
+        arrays = {key: data[key] for key in data.files if key not in dropped}
+    arrays["format_version"] = np.int64(version)
+    old = tmp_path / "old.npz"
     np.savez(old, **arrays)
     loaded = ReplayBuffer.from_file(old)
     assert len(loaded) == 6
     batch = loaded.sample(32, np.random.default_rng(0))
     assert (batch.expert_actions == NO_EXPERT).all()
+    assert batch.pose_targets.shape == (32, POSE_TARGETS) and np.isnan(batch.pose_targets).all()
     arrays["format_version"] = np.int64(FORMAT_VERSION + 1)
     np.savez(old, **arrays)
     with pytest.raises(ValueError, match="format version"):

@@ -14,6 +14,7 @@ import torch
 from graspq.config import ConfigError
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
+from graspq.learning.pose import pose_target
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.learning.trainer import Trainer, episode_seed
 from graspq.sim.env import BaxterGraspEnv
@@ -90,6 +91,26 @@ def test_expert_labels_are_the_oracles_actions_in_the_visited_states(tmp_path):
     np.testing.assert_array_equal(demo_batch.expert_actions, demo_batch.actions)
 
 
+def test_pose_targets_label_the_visited_states_and_the_demonstrations(tmp_path):
+    trainer = _train(tmp_path / "run", dataclasses.replace(TINY, pose_loss_weight=0.5))
+    replay, demos = trainer.replay, trainer.demos
+    assert trainer.agent.online.pose_head is not None
+    for buffer in (replay, demos):  # every stored state has a target
+        assert np.isfinite(buffer.sample(256, np.random.default_rng(0)).pose_targets).all()
+    assert (replay._expert == -1).all()  # pose targets do not switch on expert labels
+    env = BaxterGraspEnv(TINY_ENV)
+    try:
+        env.reset(seed=episode_seed(TINY.seed, 0))
+        np.testing.assert_allclose(replay._pose[0], pose_target(OraclePolicy(env)), atol=1e-6)
+    finally:
+        env.close()
+    # The head travels in the checkpoint: the run evaluates and resumes like any other.
+    agent, _, training = load_agent(tmp_path / "run")
+    assert training.pose_loss_weight == 0.5 and agent.online.pose_head is not None
+    with pytest.raises(ConfigError, match="pose_loss_weight 0"):
+        TrainingConfig(learner="qlearning", pose_loss_weight=0.5)
+
+
 def test_margin_balance_weights_come_from_the_demonstrations_labels(tmp_path):
     config = dataclasses.replace(TINY, margin_balance=1.0, demo_episodes=2)
     trainer = _train(tmp_path / "run", config)
@@ -160,7 +181,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
-    for key in ("demo_epsilon", "expert_labels", "margin_balance"):
+    for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -172,8 +193,9 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_features is False
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
-    assert (training.demo_epsilon, training.expert_labels, training.margin_balance) == (
-        0.0, False, 0.0)
+    assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
+            training.pose_loss_weight) == (0.0, False, 0.0, 0.0)
+    assert agent.online.pose_head is None
     # Resuming it under today's config names the one real difference.
     with pytest.raises(CheckpointError, match="batchnorm_momentum: checkpoint 0.1, now 1.0"):
         _train(tmp_path / "run", resume=True)

@@ -7,6 +7,7 @@ The three learners share this code; they differ only in the TD target
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from graspq.actions import epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
+from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
 from graspq.learning.settings import TrainingConfig
 from graspq.learning.targets import (
@@ -50,6 +52,8 @@ class QAgent:
         self.memory_format = memory_format
         self.learner = Learner(config.learner)
         self.depth_bounds = (depth_near_m, depth_far_m)
+        if config.pose_loss_weight > 0:
+            network = dataclasses.replace(network, pose_outputs=POSE_TARGETS)
         self.online = GraspQNetwork(network).to(memory_format=memory_format)
         self.target = copy.deepcopy(self.online) if self.learner.uses_target_network else None
         if self.target is not None:
@@ -103,7 +107,8 @@ class QAgent:
         (Hester et al. 2018, eq. 2) pushes the expert's action at least the margin above
         every other action on every row that has an expert label: the demonstrations (whose
         label is the action taken) and, with ``expert_labels``, the agent's own transitions
-        labelled by the teacher (DAgger, Ross et al. 2011).
+        labelled by the teacher (DAgger, Ross et al. 2011). If ``pose_loss_weight`` > 0, the
+        auxiliary pose loss (:mod:`graspq.learning.pose`) covers every row with a pose target.
         """
         cfg = self.config
         net = self.online
@@ -121,9 +126,17 @@ class QAgent:
                                  torch.as_tensor(batch.terminated), next_q_online,
                                  next_q_target, gamma)
         net.train()
-        q = net(*self._inputs(batch.obs, augment=True))
+        inputs = self._inputs(batch.obs, augment=True)
+        pose = None
+        if cfg.pose_loss_weight > 0:
+            q, predicted_pose = net.forward_with_pose(*inputs)
+            pose = pose_loss(predicted_pose, torch.as_tensor(batch.pose_targets))
+        else:
+            q = net(*inputs)
         actions = torch.as_tensor(batch.actions)
         loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
+        if pose is not None:
+            loss = loss + cfg.pose_loss_weight * pose
         labelled = torch.as_tensor(batch.expert_actions != NO_EXPERT)
         if cfg.demo_margin > 0 and bool(labelled.any()):
             expert = torch.as_tensor(batch.expert_actions)[labelled]
@@ -180,7 +193,8 @@ def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
         truncated=np.concatenate([first.truncated, second.truncated]),
         steps=np.concatenate([first.steps, second.steps]),
         indices=np.concatenate([first.indices, second.indices]),
-        expert_actions=np.concatenate([first.expert_actions, second.expert_actions]))
+        expert_actions=np.concatenate([first.expert_actions, second.expert_actions]),
+        pose_targets=np.concatenate([first.pose_targets, second.pose_targets]))
 
 
 def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
@@ -197,4 +211,4 @@ def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: 
         rewards=np.array([reward], np.float32), next_obs=batched(next_obs),
         terminated=np.array([terminated]), truncated=np.array([truncated]),
         steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64),
-        expert_actions=np.full(1, NO_EXPERT, np.int64))
+        expert_actions=np.full(1, NO_EXPERT, np.int64), pose_targets=NO_POSE[None].copy())

@@ -34,7 +34,8 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "demo_epsilon": 0.0, "expert_labels": False,
                                           "margin_balance": 0.0,
                                           "network.fingertip_features": False,
-                                          "network.fingertip_unit_m": 0.1}
+                                          "network.fingertip_unit_m": 0.1,
+                                          "pose_loss_weight": 0.0}
 
 
 class CheckpointError(ValueError):

@@ -72,6 +72,9 @@ class GQNConfig:
     kinematics (:mod:`graspq.learning.fingertip`) beside the motor state itself."""
     fingertip_unit_m: float = DEFAULT_UNIT_M
     """Length that counts as 1 in the fingertip position features, metres."""
+    pose_outputs: int = 0
+    """Outputs of the auxiliary pose head on the joined features (0 = no head; see
+    :mod:`graspq.learning.pose`). Training only: :meth:`GraspQNetwork.forward` ignores it."""
 
     def __post_init__(self) -> None:
         for name in ("image_size", "stream_channels", "joint_channels", "fc_width",
@@ -79,6 +82,10 @@ class GQNConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GQNConfig.{name} must be a positive int, got {value!r}")
+        if (isinstance(self.pose_outputs, bool) or not isinstance(self.pose_outputs, int)
+                or self.pose_outputs < 0):
+            raise ValueError("GQNConfig.pose_outputs must be a non-negative int, got "
+                             f"{self.pose_outputs!r}")
         if self.image_size % _DOWNSAMPLE:
             raise ValueError(
                 f"GQNConfig.image_size must be a multiple of {_DOWNSAMPLE} (two stride-2 "
@@ -168,6 +175,9 @@ class GraspQNetwork(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(cfg.fc_width, cfg.num_actions),
         )
+        # Auxiliary head (training only): reads the same joined features as the Q head.
+        self.pose_head = (nn.Linear(cfg.fc_width + cfg.motor_width, cfg.pose_outputs)
+                          if cfg.pose_outputs else None)
         # channels_last conv weights (and the channels_last input :func:`preprocess` makes)
         # measured 38 ms instead of 49 ms per batch-32 update on the 2-core CPU, and batch-1
         # inference 1.1 ms instead of 1.2 ms. State dicts load into either layout.
@@ -184,6 +194,11 @@ class GraspQNetwork(nn.Module):
             wrist: float32 (N, 3, S, S), RGB in [0, 1]. Required for the multi-view network;
                 the single-view network ignores it, so one batch can feed either variant.
         """
+        return self.head(self._joined_features(overhead, motor, wrist))
+
+    def _joined_features(self, overhead: torch.Tensor, motor: torch.Tensor,
+                         wrist: torch.Tensor | None) -> torch.Tensor:
+        """The camera and motor features side by side, (N, fc_width + motor_width)."""
         s = self.config.image_size
         if overhead.dim() != 4 or tuple(overhead.shape[1:]) != (4, s, s):
             raise ValueError(f"overhead must be (N, 4, {s}, {s}), got {tuple(overhead.shape)}")
@@ -199,8 +214,17 @@ class GraspQNetwork(nn.Module):
         if self.fingertip is not None:
             joints = motor[:, :len(JOINT_NAMES)]
             motor = torch.cat((motor, self.fingertip(joints)), dim=1)
-        joined = torch.cat((self.joint(features), self.motor_stream(motor)), dim=1)
-        return self.head(joined)
+        return torch.cat((self.joint(features), self.motor_stream(motor)), dim=1)
+
+    def forward_with_pose(self, overhead: torch.Tensor, motor: torch.Tensor,
+                          wrist: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q-values and the auxiliary pose prediction, (N, num_actions) and
+        (N, pose_outputs), from one pass (inputs as :meth:`forward`)."""
+        if self.pose_head is None:
+            raise ValueError("this GQN has no pose head (GQNConfig.pose_outputs is 0)")
+        joined = self._joined_features(overhead, motor, wrist)
+        return self.head(joined), self.pose_head(joined)
 
 
 def grasp_probabilities(q: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,9 @@ transitions; :meth:`ReplayBuffer.describe` reports what is actually held.
 Expert labels (optional): each transition may carry the action a scripted teacher would have
 taken in its observation (``expert_action`` of :meth:`ReplayBuffer.add`; -1 = none). The
 learner's large-margin loss uses them (DQfD on demonstrations, and DAgger-style labels on the
-agent's own states when ``expert_labels`` is on).
+agent's own states when ``expert_labels`` is on). Likewise each may carry a pose target (the
+object's pose relative to the gripper, NaN = none) for the auxiliary pose loss
+(:mod:`graspq.learning.pose`).
 
 n-step returns are computed at sample time (``sample(..., n_step=n, gamma=g)``) by walking
 forward through the ring: the window stops early at the end of the episode or at the newest
@@ -40,12 +42,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from graspq.learning.pose import NO_POSE, POSE_TARGETS
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY, encode_overhead
 from graspq.sim.settings import CameraConfig
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change.
-Version 1 files (no expert labels) still load, with every label -1."""
+Version 1 files (no expert labels) still load, with every label -1; versions 1 and 2 (no
+pose targets) with every pose target unknown (NaN)."""
 NO_EXPERT = -1
 """Expert label of a transition no teacher labelled."""
 
@@ -55,8 +59,9 @@ VIEWS: tuple[str, ...] = ("multi", "single")
 _META_KEYS = ("format_version", "capacity", "image_size", "views", "depth_bounds_m", "head",
               "written", "pending", "num_added")
 _FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid",
-               "expert")
-_V1_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "expert")
+               "expert", "pose")
+_V2_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "pose")
+_V1_FRAME_KEYS = tuple(key for key in _V2_FRAME_KEYS if key != "expert")
 
 
 class ReplayBatch(NamedTuple):
@@ -81,6 +86,9 @@ class ReplayBatch(NamedTuple):
     """int64 (B,): slot of each sampled transition (for priorities or debugging)."""
     expert_actions: np.ndarray
     """int64 (B,): the teacher's action in ``obs``, or ``NO_EXPERT`` (-1) where unlabelled."""
+    pose_targets: np.ndarray
+    """float32 (B, POSE_TARGETS): the object's pose relative to the gripper in ``obs``
+    (:mod:`graspq.learning.pose`), NaN where unlabelled."""
 
 
 def _human_bytes(n: int) -> str:
@@ -144,6 +152,7 @@ class ReplayBuffer:
         self._truncated = np.zeros(slots, bool)
         self._valid = np.zeros(slots, bool)  # slot holds a transition to slot + 1
         self._expert = np.full(slots, NO_EXPERT, np.int64)
+        self._pose = np.full((slots, POSE_TARGETS), np.nan, np.float32)
         self._head = 0  # next slot to write
         self._written = 0  # slots written at least once (they are 0 .. written - 1)
         self._pending = False  # slot head - 1 is the next_obs of an episode still running
@@ -179,7 +188,8 @@ class ReplayBuffer:
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,
-                  "truncated": self._truncated, "valid": self._valid, "expert": self._expert}
+                  "truncated": self._truncated, "valid": self._valid, "expert": self._expert,
+                  "pose": self._pose}
         if self._wrist is not None:
             arrays["wrist"] = self._wrist
         return arrays
@@ -230,7 +240,7 @@ class ReplayBuffer:
 
     def add(self, obs: Mapping[str, np.ndarray], action: int, reward: float,
             next_obs: Mapping[str, np.ndarray], terminated: bool, truncated: bool,
-            expert_action: int = NO_EXPERT) -> None:
+            expert_action: int = NO_EXPERT, pose_target: np.ndarray = NO_POSE) -> None:
         """Store one environment step (observation contract of :mod:`graspq.observation`).
 
         Args:
@@ -242,6 +252,8 @@ class ReplayBuffer:
             terminated: the MDP ended (no bootstrap from ``next_obs``).
             truncated: the episode was cut by its time limit (bootstrap from ``next_obs``).
             expert_action: the teacher's action in ``obs`` (``NO_EXPERT`` = unlabelled).
+            pose_target: the object's pose relative to the gripper in ``obs``, float
+                (POSE_TARGETS,) (:func:`graspq.learning.pose.pose_target`; NaN = unknown).
 
         Everything is validated before anything is written, so a bad call changes nothing.
         """
@@ -255,6 +267,9 @@ class ReplayBuffer:
                 or expert_action < NO_EXPERT):
             raise ValueError(f"expert_action must be an action index or {NO_EXPERT}, "
                              f"got {expert_action!r}")
+        pose = np.asarray(pose_target, np.float32)
+        if pose.shape != (POSE_TARGETS,):
+            raise ValueError(f"pose_target must be ({POSE_TARGETS},), got {pose.shape}")
         slot = (self._head - 1) % self._slots if self._continues(frame) else None
         if slot is None:
             slot = self._write_frame(frame)
@@ -266,6 +281,7 @@ class ReplayBuffer:
         self._terminated[slot] = bool(terminated)
         self._truncated[slot] = bool(truncated)
         self._expert[slot] = expert_action
+        self._pose[slot] = pose
         self._valid[slot] = True
         self._count += 1
         self.num_added += 1
@@ -318,7 +334,7 @@ class ReplayBuffer:
             obs=self._gather(idx), actions=self._action[idx], rewards=rewards,
             next_obs=self._gather(next_slots), terminated=self._terminated[last],
             truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64),
-            expert_actions=self._expert[idx])
+            expert_actions=self._expert[idx], pose_targets=self._pose[idx])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -364,10 +380,10 @@ class ReplayBuffer:
                 if "format_version" not in data.files:
                     raise _FormatError("missing arrays ['format_version']")
                 version = int(data["format_version"])
-                if version not in (1, FORMAT_VERSION):
+                if version not in (1, 2, FORMAT_VERSION):
                     raise _FormatError(f"format version {version}, this code reads 1 to "
                                        f"{FORMAT_VERSION}")
-                frame_keys = _V1_FRAME_KEYS if version == 1 else _FRAME_KEYS
+                frame_keys = {1: _V1_FRAME_KEYS, 2: _V2_FRAME_KEYS}.get(version, _FRAME_KEYS)
                 missing = [k for k in _META_KEYS + frame_keys if k not in data.files]
                 if missing:
                     raise _FormatError(f"missing arrays {missing}")
@@ -375,8 +391,11 @@ class ReplayBuffer:
                 self._check_meta(meta)  # before reading the big arrays
                 frame_keys += ("wrist",) if self._wrist is not None else ()
                 frames = {key: data[key] for key in frame_keys}
+                written = int(meta["written"])
                 if version == 1:
-                    frames["expert"] = np.full(int(meta["written"]), NO_EXPERT, np.int64)
+                    frames["expert"] = np.full(written, NO_EXPERT, np.int64)
+                if version <= 2:
+                    frames["pose"] = np.full((written, POSE_TARGETS), np.nan, np.float32)
         except FileNotFoundError:
             raise
         except _FormatError as exc:

@@ -98,6 +98,11 @@ class TrainingConfig:
                                   "turn count as much as common ones)", ge=0.0, le=1.0)
     pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
                                   "episode (DQfD pre-training)", ge=0)
+    pose_loss_weight: float = param(0.0, "weight of the auxiliary pose loss: a head on the "
+                                    "joined features regresses the object's offset and the "
+                                    "yaw still to turn, read from the simulator (privileged, "
+                                    "training only; see graspq/learning/pose.py). 0 = off",
+                                    ge=0.0)
     augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
                                   ge=0, le=16)
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
@@ -113,9 +118,10 @@ class TrainingConfig:
         if self.learning_starts < self.batch_size:
             raise ConfigError("learning_starts", "must be at least batch_size")
         if self.learner == "qlearning" and (self.n_step != 1 or self.demo_episodes
-                                            or self.expert_labels):
+                                            or self.expert_labels or self.pose_loss_weight):
             raise ConfigError("learner", "qlearning learns from the latest transition only: "
-                              "n_step must be 1, demo_episodes 0 and expert_labels false")
+                              "n_step must be 1, demo_episodes 0, expert_labels false and "
+                              "pose_loss_weight 0")
         if self.margin_balance > 0 and (self.demo_margin <= 0 or not self.demo_episodes):
             raise ConfigError("margin_balance", "weights the margin loss by the "
                               "demonstrations' label counts: set demo_margin > 0 and "

@@ -33,6 +33,7 @@ from graspq.learning.checkpoint import (
     save_checkpoint,
 )
 from graspq.learning.demonstrations import record_oracle_episodes
+from graspq.learning.pose import NO_POSE, pose_target
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.env import BaxterGraspEnv
@@ -131,8 +132,10 @@ class Trainer:
                                       camera.image_size, training.views, camera.depth_near_m,
                                       camera.depth_far_m)
         # DAgger-style teacher: reads the env's privileged state, so it labels the state the
-        # agent is in right now; it never acts and never reaches the exported policy.
-        self.teacher = OraclePolicy(self.env) if training.expert_labels else None
+        # agent is in right now (its action, the pose targets); it never acts and never
+        # reaches the exported policy.
+        self.teacher = (OraclePolicy(self.env)
+                        if training.expert_labels or training.pose_loss_weight > 0 else None)
         self.rng = np.random.default_rng(training.seed)
         self.episode = 0  # completed training episodes
         self.env_steps = 0
@@ -318,7 +321,8 @@ class Trainer:
         total, losses, steps, done = 0.0, [], 0, False
         while not done:
             action = self.agent.act(obs, epsilon, self.rng)
-            expert = NO_EXPERT if self.teacher is None else int(self.teacher.act())
+            expert = int(self.teacher.act()) if cfg.expert_labels else NO_EXPERT
+            pose = pose_target(self.teacher) if cfg.pose_loss_weight > 0 else NO_POSE
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             self.env_steps += 1
             steps += 1
@@ -328,7 +332,7 @@ class Trainer:
                     obs, action, reward, next_obs, terminated, truncated)))
             else:
                 self.replay.add(obs, action, reward, next_obs, terminated, truncated,
-                                expert_action=expert)
+                                expert_action=expert, pose_target=pose)
                 loss = self._learn()
                 if loss is not None:
                     losses.append(loss)

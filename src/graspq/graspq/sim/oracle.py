@@ -47,6 +47,12 @@ class OraclePolicy:
         # repeat every 90 deg, so any tool yaw congruent to the cube's yaw mod 90 deg works.
         return _wrap(cube_yaw - tool_yaw, math.pi / 2)
 
+    def object_offset(self) -> np.ndarray:
+        """Object centre minus commanded fingertip position (m), (3,): where the object is
+        relative to the gripper, as the oracle sees it."""
+        position, _ = self.env.fingertip_command
+        return self.env.object_position() - position
+
     def _clear_height(self) -> float:
         """Fingertip height (m) at which the fingers pass over the object."""
         spec = self.env.object_spec
@@ -66,7 +72,7 @@ class OraclePolicy:
         yaw_error = self.yaw_error()
         turn = abs(yaw_error) > math.radians(cfg.actions.yaw_step_deg) / 2
         position, _ = env.fingertip_command
-        error = env.object_position() - position
+        error = self.object_offset()
         axis = int(np.argmax(np.abs(error[:2])))
         low = position[2] < self._clear_height()
         # Hysteresis: once down beside the object, a nudge of less than a full step is
