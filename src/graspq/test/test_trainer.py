@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from graspq.config import ConfigError
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
@@ -104,6 +105,11 @@ def test_pose_targets_label_the_visited_states_and_the_demonstrations(tmp_path):
         np.testing.assert_allclose(replay._pose[0], pose_target(OraclePolicy(env)), atol=1e-6)
     finally:
         env.close()
+    # Each loss term has its own TensorBoard curve beside the total.
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"losses/total", "losses/td", "losses/margin", "losses/pose"} <= tags
+    assert all(np.isfinite(e.value) for e in events.Scalars("losses/pose"))
     # The head travels in the checkpoint: the run evaluates and resumes like any other.
     agent, _, training = load_agent(tmp_path / "run")
     assert training.pose_loss_weight == 0.5 and agent.online.pose_head is not None

@@ -62,6 +62,7 @@ class QAgent:
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
                                           eps=config.adam_eps)
         self.updates = 0
+        self.loss_parts: dict[str, float] = {}  # the last update's loss terms, for the logs
         self.label_weights: torch.Tensor | None = None  # per action, see balance_labels
         self._augment_generator = torch.Generator().manual_seed(config.seed + 17)
 
@@ -135,13 +136,17 @@ class QAgent:
             q = net(*inputs)
         actions = torch.as_tensor(batch.actions)
         loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
+        parts = {"td": loss}
         if pose is not None:
+            parts["pose"] = pose
             loss = loss + cfg.pose_loss_weight * pose
         labelled = torch.as_tensor(batch.expert_actions != NO_EXPERT)
         if cfg.demo_margin > 0 and bool(labelled.any()):
             expert = torch.as_tensor(batch.expert_actions)[labelled]
             weights = None if self.label_weights is None else self.label_weights[expert]
-            loss = loss + margin_loss(q[labelled], expert, cfg.demo_margin, weights)
+            parts["margin"] = margin_loss(q[labelled], expert, cfg.demo_margin, weights)
+            loss = loss + parts["margin"]
+        self.loss_parts = {name: float(value.detach()) for name, value in parts.items()}
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip_norm)

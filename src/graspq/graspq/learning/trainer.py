@@ -81,6 +81,8 @@ class EpisodeStats:
     outcome: str
     object: str
     loss: float
+    loss_parts: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Mean of each loss term over the episode's updates (td, margin, pose: unweighted)."""
 
 
 class _StopRequest:
@@ -319,6 +321,7 @@ class Trainer:
         epsilon = cfg.exploration.epsilon(self.episode)
         obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
         total, losses, steps, done = 0.0, [], 0, False
+        parts: dict[str, list[float]] = collections.defaultdict(list)
         while not done:
             action = self.agent.act(obs, epsilon, self.rng)
             expert = int(self.teacher.act()) if cfg.expert_labels else NO_EXPERT
@@ -336,9 +339,12 @@ class Trainer:
                 loss = self._learn()
                 if loss is not None:
                     losses.append(loss)
+                    for name, value in self.agent.loss_parts.items():
+                        parts[name].append(value)
             obs, done = next_obs, terminated or truncated
         return EpisodeStats(steps, total, info["outcome"], info["object"],
-                            float(np.mean(losses)) if losses else float("nan"))
+                            float(np.mean(losses)) if losses else float("nan"),
+                            {name: float(np.mean(values)) for name, values in parts.items()})
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train up to ``training.episodes``; returns the last evaluation's report."""
@@ -386,9 +392,11 @@ class Trainer:
         for key, tag in (("return", "charts/episode_return"), ("steps", "charts/episode_steps"),
                          ("success_rate_100", "charts/success_rate_100"),
                          ("epsilon", "charts/epsilon"), ("steps_per_s", "charts/steps_per_s"),
-                         ("loss", "losses/td_loss")):
+                         ("loss", "losses/total")):
             if not (isinstance(row[key], float) and np.isnan(row[key])):
                 writer.add_scalar(tag, row[key], self.episode)
+        for name, value in stats.loss_parts.items():
+            writer.add_scalar(f"losses/{name}", value, self.episode)
         return row
 
     def _evaluate(self) -> dict[str, Any]:
