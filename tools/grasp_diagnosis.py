@@ -6,7 +6,8 @@ every step, asks the scripted oracle what it would do in the same state (privile
 never acts). Prints, per object type: the outcomes; for each oracle action, how often the
 policy takes it and what it takes instead (so "the turn is never taken" shows as a row); and
 the gripper's error at the moment it closes (yaw still to turn, horizontal offset, height
-above the lowest allowed), split by outcome.
+above the lowest allowed), split by outcome; and, for a network trained with the auxiliary
+pose loss, how well its pose head reads the object's offset and the cube's yaw.
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
     [--seed 2000000]
@@ -23,6 +24,7 @@ import torch
 
 from graspq.actions import Action
 from graspq.learning.policy_io import load_agent
+from graspq.learning.pose import POSITION_UNIT_M, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
 from graspq.learning.trainer import greedy_policy
 from graspq.sim.env import BaxterGraspEnv
@@ -32,16 +34,24 @@ from graspq.sim.settings import OBJECT_TYPES
 
 
 class _CheckedPolicy:
-    """The greedy policy, with the oracle's choice and the closing errors recorded."""
+    """The greedy policy, with the oracle's choice, the closing errors and (if the network
+    has a pose head) its pose predictions recorded."""
 
-    def __init__(self, env: BaxterGraspEnv, policy) -> None:
-        self.env, self.policy, self.oracle = env, policy, OraclePolicy(env)
+    def __init__(self, env: BaxterGraspEnv, agent) -> None:
+        self.env, self.agent, self.oracle = env, agent, OraclePolicy(env)
+        self.policy = greedy_policy(agent)
         self.pairs: list[tuple[int, int]] = []  # (oracle, policy) of the running episode
         self.close_error: tuple[float, float, float] | None = None
+        self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
 
     def __call__(self, observation) -> int:
         action = int(self.policy(observation))
         self.pairs.append((int(self.oracle.act()), action))
+        if self.agent.online.pose_head is not None:
+            with torch.no_grad():
+                _, predicted = self.agent.online.forward_with_pose(
+                    *self.agent._inputs(observation))
+            self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
             offset = self.env.object_position() - position
@@ -55,10 +65,11 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
     """The report, as markdown."""
     agent, env_config, _ = load_agent(checkpoint)
     env = BaxterGraspEnv(env_config)
-    checked = _CheckedPolicy(env, greedy_policy(agent))
+    checked = _CheckedPolicy(env, agent)
     outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     agreement: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     closes: dict[tuple[str, str], list] = collections.defaultdict(list)
+    poses: dict[str, list] = collections.defaultdict(list)
 
     def on_episode(record: EpisodeRecord) -> None:
         outcomes[record.object][record.outcome] += 1
@@ -66,7 +77,8 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
             agreement[record.object][(wanted, taken)] += 1
         if checked.close_error is not None:
             closes[(record.object, record.outcome)].append(checked.close_error)
-        checked.pairs, checked.close_error = [], None
+        poses[record.object] += checked.poses
+        checked.pairs, checked.close_error, checked.poses = [], None, []
 
     try:
         run_episodes(env, checked, episodes, seed, object_type=OBJECT_TYPES,
@@ -97,7 +109,32 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
                              f" | {offset.mean():.1f}, {offset.max():.1f} | "
                              f"{height.mean():.0f} |")
         lines.append("")
+        if poses[kind]:
+            lines += _pose_report(kind, poses[kind])
     return "\n".join(lines)
+
+
+def _pose_report(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """How far the pose head's predictions are from the truth, by height above the object."""
+    target, predicted = (np.stack(side) for side in zip(*pairs, strict=True))
+    offset_mm = 1000 * POSITION_UNIT_M * (predicted[:, :3] - target[:, :3])
+    yaw = [np.degrees(np.arctan2(p[:, 4], p[:, 3]) / 4) for p in (target, predicted)]
+    yaw_error = (yaw[1] - yaw[0] + 45) % 90 - 45  # a cube's yaw repeats every 90 deg
+    above_cm = -100 * POSITION_UNIT_M * target[:, 2]  # fingertip above the object's centre
+    lines = ["| pose head, fingertip above object | states | offset error x / y / z, mm (rms) "
+             + ("| yaw error, deg (rms, median abs) |" if kind == "cube" else "|"),
+             "|---|---|---|" + ("---|" if kind == "cube" else "")]
+    for low, high, label in ((-np.inf, 4, "under 4 cm"), (4, 8, "4-8 cm"),
+                             (8, np.inf, "8 cm or more")):
+        rows = (above_cm >= low) & (above_cm < high)
+        if rows.any():
+            rms = np.sqrt((offset_mm[rows] ** 2).mean(axis=0))
+            cells = [label, str(int(rows.sum())), " / ".join(f"{v:.1f}" for v in rms)]
+            if kind == "cube":
+                cells.append(f"{np.sqrt((yaw_error[rows] ** 2).mean()):.1f}, "
+                             f"{np.median(np.abs(yaw_error[rows])):.1f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def main() -> None:

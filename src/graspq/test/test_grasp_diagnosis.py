@@ -34,3 +34,22 @@ def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path,
         assert states and all(n > 0 for n in states)
         # TINY_ENV allows 12 steps: two episodes give at most 24 checked states.
         assert sum(states) <= 24
+        assert "pose head" not in section  # this network has none
+
+
+def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
+    run = train_run(tmp_path / "run", dataclasses.replace(TINY, pose_loss_weight=0.5),
+                    TINY_ENV)
+    done = subprocess.run([sys.executable, str(TOOL), "--checkpoint", str(run),
+                           "--episodes", "3", "--seed", "7"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    sections = dict(s.split("\n", 1) for s in re.split(r"^## ", done.stdout, flags=re.M)[1:])
+    for kind, section in sections.items():
+        rows = re.findall(r"^\| (under 4 cm|4-8 cm|8 cm or more) \| (\d+) \| ([\d. /]+) \|(.*)$",
+                          section, flags=re.M)
+        assert rows, kind
+        # Every checked state lands in one height band; the yaw column is the cube's alone.
+        states = sum(int(n) for n in re.findall(r"^\| [A-Z_]+ \| (\d+) \|", section, flags=re.M))
+        assert sum(int(row[1]) for row in rows) == states
+        assert all(bool(row[3].strip(" |")) == (kind == "cube") for row in rows)
