@@ -3,11 +3,12 @@
 
 Runs a checkpoint's greedy policy on the final-evaluation episodes (or any seeded set) and, at
 every step, asks the scripted oracle what it would do in the same state (privileged pose; it
-never acts). Prints, per object type: the outcomes; for each oracle action, how often the
-policy takes it and what it takes instead (so "the turn is never taken" shows as a row); and
-the gripper's error at the moment it closes (yaw still to turn, horizontal offset, height
-above the lowest allowed), split by outcome; and, for a network trained with the auxiliary
-pose loss, how well its pose head reads the object's offset and the cube's yaw.
+never acts). Prints, per object type: the outcomes, and how the time-outs end (a loop of two
+opposite moves, or not); for each oracle action, how often the policy takes it and what it
+takes instead (so "the turn is never taken" shows as a row); the gripper's error at the
+moment it closes (yaw still to turn, horizontal offset, height above the lowest allowed),
+split by outcome; and, for a network trained with the auxiliary pose loss, how well its pose
+head reads the object's offset and the cube's yaw.
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
     [--seed 2000000]
@@ -61,6 +62,20 @@ class _CheckedPolicy:
         return action
 
 
+def loop_axis(actions: list[int], length: int = 8) -> str:
+    """How an episode's action sequence ends: "loop on x" (y, z, yaw) if its last ``length``
+    actions alternate between the two opposite moves of one axis (the greedy policy undoing
+    its own step, state after state), else "no loop"."""
+    tail = actions[-length:]
+    first, second = tail[0::2], tail[1::2]
+    if len(tail) == length and len(set(first)) == len(set(second)) == 1:
+        moves = {Action(first[0]).name, Action(second[0]).name}
+        for axis in ("X", "Y", "Z", "YAW"):
+            if moves == {f"PLUS_{axis}", f"MINUS_{axis}"}:
+                return f"loop on {axis.lower()}"
+    return "no loop"
+
+
 def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
     """The report, as markdown."""
     agent, env_config, _ = load_agent(checkpoint)
@@ -70,9 +85,12 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
     agreement: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     closes: dict[tuple[str, str], list] = collections.defaultdict(list)
     poses: dict[str, list] = collections.defaultdict(list)
+    loops: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
     def on_episode(record: EpisodeRecord) -> None:
         outcomes[record.object][record.outcome] += 1
+        if record.outcome == "timeout":
+            loops[record.object][loop_axis([taken for _, taken in checked.pairs])] += 1
         for wanted, taken in checked.pairs:
             agreement[record.object][(wanted, taken)] += 1
         if checked.close_error is not None:
@@ -89,6 +107,9 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
     for kind in OBJECT_TYPES:
         lines += [f"## {kind}", "", "Outcomes: " + ", ".join(
             f"{name} {count}" for name, count in sorted(outcomes[kind].items())), ""]
+        if loops[kind]:
+            lines += ["Time-outs by how they end: " + ", ".join(
+                f"{axis} {count}" for axis, count in sorted(loops[kind].items())), ""]
         lines += ["| oracle action | states | policy agrees | policy's other choices |",
                   "|---|---|---|---|"]
         for wanted in Action:

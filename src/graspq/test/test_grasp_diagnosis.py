@@ -1,11 +1,13 @@
 """tools/grasp_diagnosis.py: a real checkpoint, a real subprocess, a report per object."""
 
 import dataclasses
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from graspq.actions import Action
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import CameraConfig, EnvConfig
 
@@ -53,3 +55,17 @@ def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
         states = sum(int(n) for n in re.findall(r"^\| [A-Z_]+ \| (\d+) \|", section, flags=re.M))
         assert sum(int(row[1]) for row in rows) == states
         assert all(bool(row[3].strip(" |")) == (kind == "cube") for row in rows)
+
+
+def test_loop_axis_names_two_step_loops_only():
+    spec = importlib.util.spec_from_file_location("grasp_diagnosis", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    x, minus_x, z, minus_z = (int(a) for a in (Action.PLUS_X, Action.MINUS_X, Action.PLUS_Z,
+                                                Action.MINUS_Z))
+    assert tool.loop_axis([z] * 5 + [x, minus_x] * 4) == "loop on x"
+    assert tool.loop_axis([minus_z, z] * 4) == "loop on z"
+    assert tool.loop_axis([int(Action.PLUS_YAW), int(Action.MINUS_YAW)] * 4) == "loop on yaw"
+    assert tool.loop_axis([x, minus_x] * 3 + [x, z]) == "no loop"  # broken at the end
+    assert tool.loop_axis([x, z] * 4) == "no loop"  # alternating, but not one axis
+    assert tool.loop_axis([x, minus_x] * 2) == "no loop"  # too short to call
