@@ -46,16 +46,19 @@ class _CheckedPolicy:
         self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
 
     def __call__(self, observation) -> int:
-        action = int(self.policy(observation))
-        self.pairs.append((int(self.oracle.act()), action))
-        if self.agent.online.pose_head is not None:
+        if self.agent.online.pose_head is None:
+            action = int(self.policy(observation))
+        else:  # the Q-values and the pose prediction from one pass, in eval mode
+            self.agent.online.eval()
             with torch.no_grad():
-                _, predicted = self.agent.online.forward_with_pose(
+                q, predicted = self.agent.online.forward_with_pose(
                     *self.agent._inputs(observation))
+            action = int(np.argmax(q[0].numpy()))
             self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
+        self.pairs.append((int(self.oracle.act()), action))
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
-            offset = self.env.object_position() - position
+            offset = self.oracle.object_offset()
             self.close_error = (abs(math.degrees(self.oracle.yaw_error())),
                                 1000 * float(np.hypot(*offset[:2])),
                                 1000 * float(position[2] - self.oracle.lowest_height()))
