@@ -14,6 +14,7 @@ from graspq.learning.model import (
     grasp_probabilities,
     preprocess,
 )
+from graspq.learning.pose import POSE_TARGETS
 from graspq.observation import encode_overhead
 
 SMALL = dict(image_size=16, stream_channels=4, joint_channels=8, fc_width=16, motor_width=8)
@@ -123,6 +124,21 @@ def test_fingertip_features_feed_the_motor_stream_and_travel_with_the_weights() 
         features = net.fingertip(torch.from_numpy(obs["motor"][:, :7]))
         assert not torch.allclose(net.fingertip(torch.from_numpy(moved["motor"][:, :7])),
                                   features)
+
+
+def test_forward_with_pose_shares_the_q_pass_and_only_exists_with_a_head() -> None:
+    net = GraspQNetwork(GQNConfig(pose_outputs=POSE_TARGETS, **SMALL)).eval()
+    obs = random_obs(np.random.default_rng(0), 3, 16)
+    with torch.no_grad():
+        q, pose = net.forward_with_pose(*preprocess(obs))
+        torch.testing.assert_close(q, net(*preprocess(obs)))
+    assert pose.shape == (3, POSE_TARGETS)
+    plain = GraspQNetwork(GQNConfig(**SMALL))
+    assert not any(name.startswith("pose_head") for name in plain.state_dict())
+    with pytest.raises(ValueError, match="no pose head"):
+        plain.forward_with_pose(*preprocess(obs))
+    with pytest.raises(ValueError, match="GQNConfig.pose_outputs"):
+        GQNConfig(pose_outputs=-1)
 
 
 def test_config_is_frozen() -> None:

@@ -11,7 +11,6 @@ import torch
 
 from graspq.actions import Action
 from graspq.learning.agent import QAgent
-from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.pose import (
     NO_POSE,
     POSE_TARGETS,
@@ -69,26 +68,6 @@ def test_targets_follow_the_real_arm_and_cube(env) -> None:
     assert np.hypot(turned[3], turned[4]) == pytest.approx(YAW_RADIUS)
     env.reset(seed=11, options={"object": "sphere"})  # nothing to turn
     np.testing.assert_allclose(pose_target(oracle)[3:], [YAW_RADIUS, 0.0], atol=1e-6)
-
-
-def test_forward_with_pose_shares_the_q_pass_and_only_exists_with_a_head() -> None:
-    small = dict(image_size=16, stream_channels=4, joint_channels=8, fc_width=16,
-                 motor_width=8)
-    net = GraspQNetwork(GQNConfig(pose_outputs=POSE_TARGETS, **small)).eval()
-    rng = np.random.default_rng(0)
-    obs = {"overhead_rgbd": rng.random((3, 16, 16, 4), dtype=np.float32),
-           "wrist_rgb": rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8),
-           "motor": rng.standard_normal((3, 8)).astype(np.float32)}
-    with torch.no_grad():
-        q, pose = net.forward_with_pose(*preprocess(obs))
-        torch.testing.assert_close(q, net(*preprocess(obs)))
-    assert pose.shape == (3, POSE_TARGETS)
-    plain = GraspQNetwork(GQNConfig(**small))
-    assert not any(name.startswith("pose_head") for name in plain.state_dict())
-    with pytest.raises(ValueError, match="no pose head"):
-        plain.forward_with_pose(*preprocess(obs))
-    with pytest.raises(ValueError, match="GQNConfig.pose_outputs"):
-        GQNConfig(pose_outputs=-1)
 
 
 def test_agent_learns_the_pose_of_real_states(env) -> None:
