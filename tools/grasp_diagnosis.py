@@ -11,7 +11,7 @@ split by outcome; and, for a network trained with the auxiliary pose loss, how w
 head reads the object's offset and the cube's yaw.
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
-    [--seed 2000000]
+    [--seed 2000000] [--reversal allow|block]  (default: the checkpoint's block_reversal)
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import math
 import numpy as np
 import torch
 
-from graspq.actions import Action
+from graspq.actions import Action, GreedyChooser
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import POSITION_UNIT_M, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
-from graspq.learning.trainer import greedy_policy
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 from graspq.sim.rollout import EpisodeRecord, run_episodes
@@ -38,22 +37,25 @@ class _CheckedPolicy:
     """The greedy policy, with the oracle's choice, the closing errors and (if the network
     has a pose head) its pose predictions recorded."""
 
-    def __init__(self, env: BaxterGraspEnv, agent) -> None:
+    def __init__(self, env: BaxterGraspEnv, agent, block_reversal: bool) -> None:
         self.env, self.agent, self.oracle = env, agent, OraclePolicy(env)
-        self.policy = greedy_policy(agent)
+        self.chooser = GreedyChooser(block_reversal)
         self.pairs: list[tuple[int, int]] = []  # (oracle, policy) of the running episode
         self.close_error: tuple[float, float, float] | None = None
         self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
 
+    def reset(self) -> None:
+        self.chooser.reset()
+
     def __call__(self, observation) -> int:
         if self.agent.online.pose_head is None:
-            action = int(self.policy(observation))
+            action = int(self.chooser.choose(self.agent.q_values(observation)))
         else:  # the Q-values and the pose prediction from one pass, in eval mode
             self.agent.online.eval()
             with torch.no_grad():
                 q, predicted = self.agent.online.forward_with_pose(
                     *self.agent._inputs(observation))
-            action = int(np.argmax(q[0].numpy()))
+            action = int(self.chooser.choose(q[0].numpy()))
             self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
         self.pairs.append((int(self.oracle.act()), action))
         if action == Action.CLOSE:
@@ -79,11 +81,13 @@ def loop_axis(actions: list[int], length: int = 8) -> str:
     return "no loop"
 
 
-def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
-    """The report, as markdown."""
-    agent, env_config, _ = load_agent(checkpoint)
+def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = None) -> str:
+    """The report, as markdown. ``reversal`` "allow" or "block" overrides the checkpoint's
+    ``block_reversal``."""
+    agent, env_config, training = load_agent(checkpoint)
+    block_reversal = training.block_reversal if reversal is None else reversal == "block"
     env = BaxterGraspEnv(env_config)
-    checked = _CheckedPolicy(env, agent)
+    checked = _CheckedPolicy(env, agent, block_reversal)
     outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     agreement: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     closes: dict[tuple[str, str], list] = collections.defaultdict(list)
@@ -106,7 +110,9 @@ def diagnose(checkpoint: str, episodes: int, seed: int) -> str:
                      on_episode=on_episode)
     finally:
         env.close()
-    lines = [f"Checkpoint `{checkpoint}`, {episodes} greedy episodes from seed {seed}.", ""]
+    rule = ", never undoing its previous move" if block_reversal else ""
+    lines = [f"Checkpoint `{checkpoint}`, {episodes} greedy episodes from seed {seed}{rule}.",
+             ""]
     for kind in OBJECT_TYPES:
         lines += [f"## {kind}", "", "Outcomes: " + ", ".join(
             f"{name} {count}" for name, count in sorted(outcomes[kind].items())), ""]
@@ -166,9 +172,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     parser.add_argument("--episodes", type=int, default=FINAL_EVAL_EPISODES)
     parser.add_argument("--seed", type=int, default=FINAL_EVAL_SEED)
+    parser.add_argument("--reversal", choices=("allow", "block"), default=None,
+                        help="block: never take the move that undoes the previous one "
+                        "(default: the checkpoint's block_reversal)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(diagnose(args.checkpoint, args.episodes, args.seed))
+    print(diagnose(args.checkpoint, args.episodes, args.seed, args.reversal))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,51 @@ MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
 }
 
 
+# The move that undoes each move (CLOSE has none).
+REVERSE: dict[Action, Action] = {
+    Action.PLUS_X: Action.MINUS_X, Action.MINUS_X: Action.PLUS_X,
+    Action.PLUS_Y: Action.MINUS_Y, Action.MINUS_Y: Action.PLUS_Y,
+    Action.PLUS_Z: Action.MINUS_Z, Action.MINUS_Z: Action.PLUS_Z,
+    Action.PLUS_YAW: Action.MINUS_YAW, Action.MINUS_YAW: Action.PLUS_YAW,
+}
+
+
+def greedy_action(q_values: np.ndarray, previous: int | None = None) -> Action:
+    """``argmax_a Q(a)``; given the ``previous`` move, never the move that undoes it.
+
+    With a previous move, the greedy choice skips its reverse and takes the best other action:
+    a greedy policy at the edge of a decision (two neighbouring states one step apart, each
+    telling it to step to the other) otherwise steps back and forth until the episode times
+    out. Going on (or descending, turning, closing) is always allowed.
+    """
+    q = np.asarray(q_values, dtype=np.float64).reshape(-1)
+    best = int(np.argmax(q))
+    if previous is not None and previous in REVERSE and REVERSE[Action(previous)] == best:
+        q = q.copy()
+        q[best] = -np.inf
+        best = int(np.argmax(q))
+    return Action(best)
+
+
+class GreedyChooser:
+    """The greedy choice within one episode: plain argmax, or (``block_reversal``) never the
+    reverse of the move chosen last. Call :meth:`reset` when an episode starts."""
+
+    def __init__(self, block_reversal: bool) -> None:
+        self.block_reversal = block_reversal
+        self._previous: Action | None = None
+
+    def reset(self) -> None:
+        """Forget the previous move (a new episode)."""
+        self._previous = None
+
+    def choose(self, q_values: np.ndarray) -> Action:
+        """The action for these Q-values, remembered as the previous move."""
+        action = greedy_action(q_values, self._previous if self.block_reversal else None)
+        self._previous = action
+        return action
+
+
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
                    rng: np.random.Generator) -> int:
     """With probability ``epsilon`` a uniformly random action, else ``greedy()``.

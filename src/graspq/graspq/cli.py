@@ -94,13 +94,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
-    agent, env_config, _ = load_agent(args.checkpoint)
+    agent, env_config, training = load_agent(args.checkpoint)
+    block_reversal = (training.block_reversal if args.reversal is None
+                      else args.reversal == "block")
     env = BaxterGraspEnv(env_config)
     try:
-        report = evaluate(env, agent, args.episodes, args.seed)
+        report = evaluate(env, agent, args.episodes, args.seed, block_reversal)
     finally:
         env.close()
-    report.update(checkpoint=str(args.checkpoint), seed=args.seed)
+    report.update(checkpoint=str(args.checkpoint), seed=args.seed,
+                  block_reversal=block_reversal)
     print_report(report, args.json, f"graspq eval {args.checkpoint}")
     return 0
 
@@ -273,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="checkpoint file or run directory")
     evaluation.add_argument("--episodes", type=int, default=90)
     evaluation.add_argument("--seed", type=int, default=2_000_000)
+    evaluation.add_argument("--reversal", choices=("allow", "block"), default=None,
+                            help="block: the greedy policy never takes the move that undoes "
+                            "its previous move (default: the checkpoint's block_reversal)")
     evaluation.add_argument("--json", action="store_true")
     evaluation.set_defaults(handler=_cmd_eval)
 

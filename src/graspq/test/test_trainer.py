@@ -187,7 +187,8 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
-    for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight"):
+    for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight",
+                "block_reversal"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -200,7 +201,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
-            training.pose_loss_weight) == (0.0, False, 0.0, 0.0)
+            training.pose_loss_weight, training.block_reversal) == (0.0, False, 0.0, 0.0, False)
     assert agent.online.pose_head is None
     # Resuming it under today's config names the one real difference.
     with pytest.raises(CheckpointError, match="batchnorm_momentum: checkpoint 0.1, now 1.0"):
@@ -237,17 +238,23 @@ def test_mismatched_weights_are_refused(tmp_path):
         load_agent(checkpoint)
 
 
-def test_eval_cli_reports_per_object(tmp_path):
-    _train(tmp_path / "run", stop_after=2)
+def _eval_cli(checkpoint, *extra):
     result = subprocess.run(
-        [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "run"),
-         "--episodes", "3", "--json"], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(checkpoint),
+         "--episodes", "3", "--json", *extra], capture_output=True, text=True, timeout=300,
         check=False)
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_eval_cli_reports_per_object(tmp_path):
+    _train(tmp_path / "run", dataclasses.replace(TINY, block_reversal=True), stop_after=2)
+    report = _eval_cli(tmp_path / "run")
     assert report["episodes"] == 3
     assert set(report["per_object"]) == {"cube", "sphere", "cylinder"}
     assert {"success_rate", "mean_steps_to_success", "mean_return"} <= set(report)
+    assert report["block_reversal"] is True  # the run's own rule by default
+    assert _eval_cli(tmp_path / "run", "--reversal", "allow")["block_reversal"] is False
     bad = subprocess.run(
         [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "none")],
         capture_output=True, text=True, timeout=120, check=False)

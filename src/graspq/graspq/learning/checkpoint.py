@@ -35,7 +35,8 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "margin_balance": 0.0,
                                           "network.fingertip_features": False,
                                           "network.fingertip_unit_m": 0.1,
-                                          "pose_loss_weight": 0.0}
+                                          "pose_loss_weight": 0.0,
+                                          "block_reversal": False}
 
 
 class CheckpointError(ValueError):

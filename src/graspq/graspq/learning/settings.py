@@ -111,6 +111,11 @@ class TrainingConfig:
     eval_episodes: int = param(30, "episodes per evaluation, cycling cube/sphere/cylinder",
                                ge=1)
     eval_seed: int = param(1_000_000, "seed of the fixed evaluation episode set", ge=0)
+    block_reversal: bool = param(False, "the greedy policy (evaluations, graspq eval, the "
+                                 "exported policy) never takes the move that undoes its "
+                                 "previous move, but the best other action (breaks two-step "
+                                 "loops; see graspq/actions.py); training's exploration "
+                                 "is unchanged")
     checkpoint_every: int = param(50, "episodes between checkpoints", ge=1)
     torch_threads: int = param(2, "CPU threads for torch", ge=1, le=64)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import graspq
-from graspq.actions import NUM_ACTIONS, Action
+from graspq.actions import NUM_ACTIONS, Action, GreedyChooser
 from graspq.config import dump_yaml, to_mapping
 from graspq.learning.agent import QAgent, single_transition_batch
 from graspq.learning.checkpoint import (
@@ -61,14 +61,26 @@ def episode_seed(run_seed: int, episode: int) -> int:
     return (run_seed << 20) + episode
 
 
-def greedy_policy(agent: QAgent) -> Callable[[dict[str, np.ndarray]], int]:
-    """The agent's greedy policy, for evaluation."""
-    return lambda obs: int(np.argmax(agent.q_values(obs)))
+class GreedyPolicy:
+    """The agent's greedy policy, for evaluation: argmax of its Q-values, and with
+    ``block_reversal`` never the move that undoes its previous one (``run_episodes`` calls
+    :meth:`reset` at every episode start)."""
+
+    def __init__(self, agent: QAgent, block_reversal: bool = False) -> None:
+        self.agent = agent
+        self.chooser = GreedyChooser(block_reversal)
+
+    def reset(self) -> None:
+        self.chooser.reset()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> int:
+        return int(self.chooser.choose(self.agent.q_values(obs)))
 
 
-def evaluate(env: BaxterGraspEnv, agent: QAgent, episodes: int, seed: int) -> dict[str, Any]:
+def evaluate(env: BaxterGraspEnv, agent: QAgent, episodes: int, seed: int,
+             block_reversal: bool = False) -> dict[str, Any]:
     """Greedy success on a fixed, object-balanced episode set (seeds ``seed`` ...)."""
-    return run_episodes(env, greedy_policy(agent), episodes, seed,
+    return run_episodes(env, GreedyPolicy(agent, block_reversal), episodes, seed,
                         object_type=OBJECT_TYPES).as_dict()
 
 
@@ -401,7 +413,8 @@ class Trainer:
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.training
-        report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed)
+        report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed,
+                          cfg.block_reversal)
         row = {"episode": self.episode, "env_steps": self.env_steps,
                "success_rate": report["success_rate"],
                "mean_steps": report["mean_steps"],

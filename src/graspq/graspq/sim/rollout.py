@@ -84,13 +84,17 @@ def run_episodes(env: BaxterGraspEnv, policy: Policy, episodes: int, seed: int, 
     ``object_type``: None draws the object from the seed; a name fixes it; a sequence of names
     is cycled through (a balanced evaluation set). ``on_frame`` receives the camera panel of
     every observation (needs ``render_mode="rgb_array"``); ``on_episode`` each finished
-    episode's record.
+    episode's record. A policy with a ``reset()`` method (a stateful one, such as the
+    greedy policy that never undoes its previous move) has it called as each episode starts.
     """
     kinds = [object_type] if isinstance(object_type, str) else object_type
     records = []
+    reset_policy = getattr(policy, "reset", None)
     for index in range(episodes):
         options = {"object": kinds[index % len(kinds)]} if kinds else None
         observation, info = env.reset(seed=seed + index, options=options)
+        if reset_policy is not None:
+            reset_policy()
         if on_frame is not None:
             on_frame(env.render())
         total, done = 0.0, False
