@@ -185,3 +185,22 @@ def test_export_cli_prints_the_report_and_exits_2_on_bad_input(run_dir, tmp_path
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "corrupt.pt" in bad.stderr and not (tmp_path / "x.onnx").exists()
+
+
+def test_the_reversal_rule_travels_with_the_policy(tmp_path):
+    torch.manual_seed(0)
+    network = GraspQNetwork(TINY.network.gqn(32, "multi"))
+    blocking = write_policy(network, TINY_ENV, dataclasses.replace(TINY, block_reversal=True),
+                            tmp_path / "blocking.onnx")
+    assert OnnxPolicy(blocking, TINY_ENV).block_reversal is True
+    plain = write_policy(network, TINY_ENV, TINY, tmp_path / "plain.onnx")
+    assert OnnxPolicy(plain, TINY_ENV).block_reversal is False
+    # A file written before the key existed acts as it was scored then: plain argmax.
+    model = onnx.load(blocking)
+    for prop in model.metadata_props:
+        if prop.key == "graspq.training_config":
+            config = json.loads(prop.value)
+            del config["block_reversal"]
+            prop.value = json.dumps(config)
+    onnx.save(model, tmp_path / "older.onnx")
+    assert OnnxPolicy(tmp_path / "older.onnx", TINY_ENV).block_reversal is False

@@ -20,7 +20,7 @@ from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.policy.export import write_policy
 from graspq.policy.runtime import OnnxPolicy
 from graspq.rewards import Outcome, step_reward
-from graspq.servo.policies import AgentPolicy, SequencePolicy
+from graspq.servo.policies import AgentPolicy, SequencePolicy, SimpleDecision, softmax
 from graspq.servo.runtime import (
     CommandKind,
     HoldReason,
@@ -366,3 +366,35 @@ def test_whatever_the_policy_does_the_pose_stays_in_the_box_and_joints_step_with
             assert limits.contains(command.position_m, command.yaw_offset_rad)
             previous = command.joints
     assert runtime.status.held_total == 0
+
+
+class _SwayingPolicy:
+    """A greedy policy whose Q-values alternate between +x and -x (a two-step loop), with
+    descending second best."""
+
+    def __init__(self, block_reversal):
+        self.block_reversal = block_reversal
+        self._calls = 0
+
+    def decide(self, obs):
+        q = np.zeros(len(Action), np.float32)
+        q[Action.PLUS_X if self._calls % 2 == 0 else Action.MINUS_X] = 1.0
+        q[Action.MINUS_Z] = 0.5
+        self._calls += 1
+        return SimpleDecision(Action(int(np.argmax(q))), q, softmax(q), 0.0)
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_a_policy_scored_never_undoing_its_move_acts_so_on_the_robot(scene, block):
+    harness = Harness(_SwayingPolicy(block), home=scene["home"])
+    taken = [command.action for index in range(3)
+             for command in harness.feed(scene, stamp=index * PERIOD)]
+    if block:  # +x, then descend instead of undoing it, then +x again
+        assert taken == [Action.PLUS_X, Action.MINUS_Z, Action.PLUS_X]
+    else:
+        assert taken == [Action.PLUS_X, Action.MINUS_X, Action.PLUS_X]
+    # A new episode forgets the last move: its first decision (-x, the reverse of the last
+    # +x) is the plain greedy one.
+    harness.runtime.reset(scene["home"], 10.0)
+    (command,) = harness.feed(scene, stamp=10.0 + PERIOD)
+    assert command.action is Action.MINUS_X

@@ -126,6 +126,17 @@ def build_metadata(env_config: EnvConfig, views: str, learner: str, config_hash:
     }
 
 
+def blocks_reversal(metadata: Mapping[str, str]) -> bool:
+    """Whether the policy was evaluated never undoing its previous move (the training
+    config's ``block_reversal``; False for files written before the key existed or without a
+    readable training config), so that it acts on the robot as it was scored."""
+    try:
+        training = json.loads(metadata.get(TRAINING_CONFIG_KEY, "{}"))
+    except json.JSONDecodeError:
+        return False
+    return isinstance(training, dict) and training.get("block_reversal") is True
+
+
 def _json(metadata: Mapping[str, str], key: str, problems: list[str]) -> Any:
     try:
         return json.loads(metadata[key])

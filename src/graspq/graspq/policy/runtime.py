@@ -145,6 +145,9 @@ class OnnxPolicy:
         camera = env_config.camera
         self.depth_bounds_m = (camera.depth_near_m, camera.depth_far_m)
         self.input_names: tuple[str, ...] = meta.input_names(self.views)
+        self.block_reversal: bool = meta.blocks_reversal(self.metadata)
+        """The policy was scored never undoing its previous move; the servo runtime, which
+        knows the previous move, applies that rule (``decide`` itself is stateless)."""
         self._warm_up()
 
     @staticmethod

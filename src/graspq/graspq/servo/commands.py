@@ -35,8 +35,10 @@ def _policy(args: argparse.Namespace, env: Any, env_config: Any, servo: Any) -> 
         from graspq.learning.policy_io import load_agent
 
         torch.set_num_threads(servo.policy_threads)
-        agent, _, _ = load_agent(args.checkpoint)
-        return policies.AgentPolicy(agent, env_config), str(args.checkpoint)
+        agent, _, training = load_agent(args.checkpoint)
+        return (policies.AgentPolicy(agent, env_config,
+                                     block_reversal=training.block_reversal),
+                str(args.checkpoint))
     if args.policy == "random":
         return policies.RandomPolicy(np.random.default_rng(args.seed)), "random"
     if args.policy == "oracle":

@@ -52,7 +52,12 @@ class Decision(Protocol):
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that decides an action from one observation (:mod:`graspq.observation`)."""
+    """Anything that decides an action from one observation (:mod:`graspq.observation`).
+
+    A greedy policy may also have ``block_reversal = True``: the runtime then takes the best
+    action by the decision's Q-values that does not undo the previous move of the episode
+    (:func:`graspq.actions.greedy_action`), the rule the policy was evaluated with.
+    """
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> Decision: ...
 
@@ -83,12 +88,16 @@ class AgentPolicy:
     """A :class:`~graspq.learning.agent.QAgent`'s greedy policy (``argmax_a Q(o, a)``, eval
     mode), the same decision ``graspq eval`` makes.
 
+    ``block_reversal`` (the training config's, as ``graspq eval`` uses it) asks the servo
+    runtime never to take the move that undoes the previous one; ``decide`` is stateless.
+
     Raises :class:`graspq.policy.runtime.PolicyMismatchError` (as the ONNX loader does) if
     the agent's network does not fit ``env_config`` (image size, depth bounds, actions).
     """
 
     def __init__(self, agent: QAgent, env_config: EnvConfig,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 block_reversal: bool = False) -> None:
         network = agent.online.config
         camera = env_config.camera
         problems = []
@@ -107,6 +116,7 @@ class AgentPolicy:
             raise PolicyMismatchError("agent does not fit this configuration: "
                                       + "; ".join(problems))
         self.agent = agent
+        self.block_reversal = block_reversal
         self._clock = clock
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> SimpleDecision:
