@@ -4,11 +4,12 @@
 Runs a checkpoint's greedy policy on the final-evaluation episodes (or any seeded set) and, at
 every step, asks the scripted oracle what it would do in the same state (privileged pose; it
 never acts). Prints, per object type: the outcomes, and how the time-outs end (a loop of two
-opposite moves, or not); for each oracle action, how often the policy takes it and what it
-takes instead (so "the turn is never taken" shows as a row); the gripper's error at the
-moment it closes (yaw still to turn, horizontal offset, height above the lowest allowed),
-split by outcome; and, for a network trained with the auxiliary pose loss, how well its pose
-head reads the object's offset and the cube's yaw.
+opposite moves, a longer cycle, or neither); with ``--reversal block``, how many reversals
+the rule blocked and what it took instead; for each oracle action, how often the policy takes
+it and what it takes instead (so "the turn is never taken" shows as a row); the gripper's
+error at the moment it closes (yaw still to turn, horizontal offset, height above the lowest
+allowed), split by outcome; and, for a network trained with the auxiliary pose loss, how well
+its pose head reads the object's offset and the cube's yaw.
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
     [--seed 2000000] [--reversal allow|block]  (default: the checkpoint's block_reversal)
@@ -23,7 +24,7 @@ import math
 import numpy as np
 import torch
 
-from graspq.actions import Action, GreedyChooser
+from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import POSITION_UNIT_M, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
@@ -43,20 +44,24 @@ class _CheckedPolicy:
         self.pairs: list[tuple[int, int]] = []  # (oracle, policy) of the running episode
         self.close_error: tuple[float, float, float] | None = None
         self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
+        self.blocked: collections.Counter[str] = collections.Counter()  # what was taken instead
 
     def reset(self) -> None:
         self.chooser.reset()
 
     def __call__(self, observation) -> int:
         if self.agent.online.pose_head is None:
-            action = int(self.chooser.choose(self.agent.q_values(observation)))
+            q = self.agent.q_values(observation)
         else:  # the Q-values and the pose prediction from one pass, in eval mode
             self.agent.online.eval()
             with torch.no_grad():
                 q, predicted = self.agent.online.forward_with_pose(
                     *self.agent._inputs(observation))
-            action = int(self.chooser.choose(q[0].numpy()))
+            q = q[0].numpy()
             self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
+        action = int(self.chooser.choose(q))
+        if action != int(np.argmax(q)):  # a reversal the rule blocked
+            self.blocked[Action(action).name] += 1
         self.pairs.append((int(self.oracle.act()), action))
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
@@ -70,14 +75,23 @@ class _CheckedPolicy:
 def loop_axis(actions: list[int], length: int = 8) -> str:
     """How an episode's action sequence ends: "loop on x" (y, z, yaw) if its last ``length``
     actions alternate between the two opposite moves of one axis (the greedy policy undoing
-    its own step, state after state), else "no loop"."""
+    its own step, state after state); "cycle of 4: A, B, C, D" if they repeat four moves
+    that bring the gripper back where it was (what a loop can become when the policy may not
+    undo its last move); else "no loop"."""
     tail = actions[-length:]
+    if len(tail) < length:
+        return "no loop"
     first, second = tail[0::2], tail[1::2]
-    if len(tail) == length and len(set(first)) == len(set(second)) == 1:
+    if len(set(first)) == len(set(second)) == 1:
         moves = {Action(first[0]).name, Action(second[0]).name}
         for axis in ("X", "Y", "Z", "YAW"):
             if moves == {f"PLUS_{axis}", f"MINUS_{axis}"}:
                 return f"loop on {axis.lower()}"
+    cycle = tail[-4:]
+    repeats = all(tail[i] == tail[i + 4] for i in range(length - 4))
+    if repeats and Action.CLOSE not in cycle and not np.any(
+            np.sum([MOVE_DIRECTIONS[Action(a)] for a in cycle], axis=0)):
+        return "cycle of 4: " + ", ".join(Action(a).name for a in cycle)
     return "no loop"
 
 
@@ -93,6 +107,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
     closes: dict[tuple[str, str], list] = collections.defaultdict(list)
     poses: dict[str, list] = collections.defaultdict(list)
     loops: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    blocked: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
     def on_episode(record: EpisodeRecord) -> None:
         outcomes[record.object][record.outcome] += 1
@@ -103,7 +118,9 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
         if checked.close_error is not None:
             closes[(record.object, record.outcome)].append(checked.close_error)
         poses[record.object] += checked.poses
+        blocked[record.object] += checked.blocked
         checked.pairs, checked.close_error, checked.poses = [], None, []
+        checked.blocked = collections.Counter()
 
     try:
         run_episodes(env, checked, episodes, seed, object_type=OBJECT_TYPES,
@@ -119,6 +136,9 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
         if loops[kind]:
             lines += ["Time-outs by how they end: " + ", ".join(
                 f"{axis} {count}" for axis, count in sorted(loops[kind].items())), ""]
+        if blocked[kind]:
+            lines += [f"Reversals blocked: {blocked[kind].total()}; taken instead: " + ", ".join(
+                f"{name} {count}" for name, count in blocked[kind].most_common()), ""]
         lines += ["| oracle action | states | policy agrees | policy's other choices |",
                   "|---|---|---|---|"]
         for wanted in Action:

@@ -58,7 +58,7 @@ def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
         assert all(bool(row[3].strip(" |")) == (kind == "cube") for row in rows)
 
 
-def test_loop_axis_names_two_step_loops_only():
+def test_loop_axis_names_two_step_loops_and_short_cycles():
     spec = importlib.util.spec_from_file_location("grasp_diagnosis", TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -70,3 +70,10 @@ def test_loop_axis_names_two_step_loops_only():
     assert tool.loop_axis([x, minus_x] * 3 + [x, z]) == "no loop"  # broken at the end
     assert tool.loop_axis([x, z] * 4) == "no loop"  # alternating, but not one axis
     assert tool.loop_axis([x, minus_x] * 2) == "no loop"  # too short to call
+    # Longer cycles, what a loop becomes when the policy may not undo its last move.
+    assert tool.loop_axis([z] + [x, minus_z, minus_x, z] * 2) == \
+        "cycle of 4: PLUS_X, MINUS_Z, MINUS_X, PLUS_Z"
+    y = int(Action.PLUS_Y)
+    assert tool.loop_axis([x, y, minus_x] * 3) == "no loop"  # repeats, but drifts along y
+    assert tool.loop_axis([x, y, minus_x, z] * 2) == "no loop"  # drifts up and along y
+    assert tool.loop_axis([x] * 8) == "no loop"  # going on is not a loop
