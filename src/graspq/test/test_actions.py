@@ -61,12 +61,26 @@ class _OvershootingQ:
         return _q(**{toward: 1.0, "MINUS_Z": 0.5})
 
 
+class _Recorded:
+    """A policy whose actions are kept, one list per episode."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.episodes = policy, []
+
+    def reset(self) -> None:
+        self.episodes.append([])
+        self.policy.reset()
+
+    def __call__(self, obs) -> int:
+        action = self.policy(obs)
+        self.episodes[-1].append(action)
+        return action
+
+
 def _episodes(env, policy, episodes):
-    actions = []
-    recording = lambda obs: actions[-1].append(policy(obs)) or actions[-1][-1]  # noqa: E731
-    recording.reset = lambda: (actions.append([]), policy.reset())
-    summary = run_episodes(env, recording, episodes, seed=40, object_type="cube")
-    return actions, summary
+    recorded = _Recorded(policy)
+    summary = run_episodes(env, recorded, episodes, seed=40, object_type="cube")
+    return recorded.episodes, summary
 
 
 def _reversals(actions):
