@@ -71,6 +71,7 @@ class GreedyPolicy:
         self.chooser = GreedyChooser(block_reversal)
 
     def reset(self) -> None:
+        """Forget the previous move (a new episode)."""
         self.chooser.reset()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> int:
