@@ -81,17 +81,17 @@ def loop_axis(actions: list[int], length: int = 8) -> str:
     tail = actions[-length:]
     if len(tail) < length:
         return "no loop"
-    first, second = tail[0::2], tail[1::2]
-    if len(set(first)) == len(set(second)) == 1:
-        moves = {Action(first[0]).name, Action(second[0]).name}
-        for axis in ("X", "Y", "Z", "YAW"):
-            if moves == {f"PLUS_{axis}", f"MINUS_{axis}"}:
-                return f"loop on {axis.lower()}"
-    cycle = tail[-4:]
-    repeats = all(tail[i] == tail[i + 4] for i in range(length - 4))
-    if repeats and Action.CLOSE not in cycle and not np.any(
-            np.sum([MOVE_DIRECTIONS[Action(a)] for a in cycle], axis=0)):
-        return "cycle of 4: " + ", ".join(Action(a).name for a in cycle)
+    for period in (2, 4):
+        cycle = tail[-period:]
+        repeats = all(tail[i] == tail[i + period] for i in range(length - period))
+        if not repeats or Action.CLOSE in cycle:
+            continue
+        net = np.sum([MOVE_DIRECTIONS[Action(a)] for a in cycle], axis=0)
+        if not net.any():  # back where it was, every ``period`` moves
+            if period == 2:  # two opposite moves of one axis
+                axis = int(np.flatnonzero(MOVE_DIRECTIONS[Action(cycle[0])])[0])
+                return f"loop on {('x', 'y', 'z', 'yaw')[axis]}"
+            return "cycle of 4: " + ", ".join(Action(a).name for a in cycle)
     return "no loop"
 
 
