@@ -24,10 +24,11 @@ import math
 import numpy as np
 import torch
 
-from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
+from graspq.actions import MOVE_DIRECTIONS, REVERSAL_CHOICES, Action, GreedyChooser
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import POSITION_UNIT_M, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
+from graspq.learning.settings import evaluates_blocking_reversal
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 from graspq.sim.rollout import EpisodeRecord, run_episodes
@@ -99,7 +100,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
     """The report, as markdown. ``reversal`` "allow" or "block" overrides the checkpoint's
     ``block_reversal``."""
     agent, env_config, training = load_agent(checkpoint)
-    block_reversal = training.block_reversal if reversal is None else reversal == "block"
+    block_reversal = evaluates_blocking_reversal(training, reversal)
     env = BaxterGraspEnv(env_config)
     checked = _CheckedPolicy(env, agent, block_reversal)
     outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -192,7 +193,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     parser.add_argument("--episodes", type=int, default=FINAL_EVAL_EPISODES)
     parser.add_argument("--seed", type=int, default=FINAL_EVAL_SEED)
-    parser.add_argument("--reversal", choices=("allow", "block"), default=None,
+    parser.add_argument("--reversal", choices=REVERSAL_CHOICES, default=None,
                         help="block: never take the move that undoes the previous one "
                         "(default: the checkpoint's block_reversal)")
     args = parser.parse_args()

@@ -37,6 +37,9 @@ MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
 }
 
 
+# --reversal of graspq eval and the diagnosis tool: override a run's block_reversal.
+REVERSAL_CHOICES = ("allow", "block")
+
 # The move that undoes each move (CLOSE has none).
 REVERSE: dict[Action, Action] = {
     Action.PLUS_X: Action.MINUS_X, Action.MINUS_X: Action.PLUS_X,

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+from graspq.actions import REVERSAL_CHOICES
 from graspq.config import ConfigError, apply_overrides, dump_yaml, load_config
 from graspq.reporting import print_report
 from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
@@ -89,14 +90,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from graspq.learning.policy_io import load_agent
+    from graspq.learning.settings import evaluates_blocking_reversal
     from graspq.learning.trainer import evaluate
     from graspq.sim.env import BaxterGraspEnv
 
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
     agent, env_config, training = load_agent(args.checkpoint)
-    block_reversal = (training.block_reversal if args.reversal is None
-                      else args.reversal == "block")
+    block_reversal = evaluates_blocking_reversal(training, args.reversal)
     env = BaxterGraspEnv(env_config)
     try:
         report = evaluate(env, agent, args.episodes, args.seed, block_reversal)
@@ -276,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="checkpoint file or run directory")
     evaluation.add_argument("--episodes", type=int, default=90)
     evaluation.add_argument("--seed", type=int, default=2_000_000)
-    evaluation.add_argument("--reversal", choices=("allow", "block"), default=None,
+    evaluation.add_argument("--reversal", choices=REVERSAL_CHOICES, default=None,
                             help="block: the greedy policy never takes the move that undoes "
                             "its previous move (default: the checkpoint's block_reversal)")
     evaluation.add_argument("--json", action="store_true")

@@ -134,3 +134,9 @@ class TrainingConfig:
         if self.expert_labels and self.demo_margin <= 0:
             raise ConfigError("expert_labels", "the labels feed the margin loss: set "
                               "demo_margin > 0")
+
+
+def evaluates_blocking_reversal(training: TrainingConfig, reversal: str | None) -> bool:
+    """The greedy rule an evaluation uses: the run's ``block_reversal``, unless ``reversal``
+    ("allow" or "block", :data:`graspq.actions.REVERSAL_CHOICES`) overrides it."""
+    return training.block_reversal if reversal is None else reversal == "block"
