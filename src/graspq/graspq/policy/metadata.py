@@ -130,10 +130,7 @@ def blocks_reversal(metadata: Mapping[str, str]) -> bool:
     """Whether the policy was evaluated never undoing its previous move (the training
     config's ``block_reversal``; False for files written before the key existed or without a
     readable training config), so that it acts on the robot as it was scored."""
-    try:
-        training = json.loads(metadata.get(TRAINING_CONFIG_KEY, "{}"))
-    except json.JSONDecodeError:
-        return False
+    training = _json(metadata, TRAINING_CONFIG_KEY, problems=[])  # None if missing or bad
     return isinstance(training, dict) and training.get("block_reversal") is True
 
 
