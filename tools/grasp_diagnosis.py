@@ -4,15 +4,16 @@
 Runs a checkpoint's greedy policy on the final-evaluation episodes (or any seeded set) and, at
 every step, asks the scripted oracle what it would do in the same state (privileged pose; it
 never acts). Prints, per object type: the outcomes, and how the time-outs end (a loop of two
-opposite moves, a longer cycle, or neither); with ``--reversal block``, how many reversals
-the rule blocked and what it took instead; for each oracle action, how often the policy takes
-it and what it takes instead (so "the turn is never taken" shows as a row); the gripper's
-error at the moment it closes (yaw still to turn, horizontal offset, height above the lowest
-allowed), split by outcome; and, for a network trained with the auxiliary pose loss, how well
-its pose head reads the object's offset and the cube's yaw.
+opposite moves, a longer cycle, or neither); with a revisit window, how many greedy choices
+the rule overrode (moves back to a recent pose) and what it took instead; for each oracle
+action, how often the policy takes it and what it takes instead (so "the turn is never
+taken" shows as a row); the gripper's error at the moment it closes (yaw still to turn,
+horizontal offset, height above the lowest allowed), split by outcome; and, for a network
+trained with the auxiliary pose loss, how well its pose head reads the object's offset and
+the cube's yaw.
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
-    [--seed 2000000] [--reversal allow|block]  (default: the checkpoint's block_reversal)
+    [--seed 2000000] [--revisit-window W]  (default: the checkpoint's revisit_window)
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import math
 import numpy as np
 import torch
 
-from graspq.actions import MOVE_DIRECTIONS, REVERSAL_CHOICES, Action, GreedyChooser
+from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import POSITION_UNIT_M, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
-from graspq.learning.settings import evaluates_blocking_reversal
+from graspq.learning.settings import evaluation_revisit_window
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 from graspq.sim.rollout import EpisodeRecord, run_episodes
@@ -39,9 +40,9 @@ class _CheckedPolicy:
     """The greedy policy, with the oracle's choice, the closing errors and (if the network
     has a pose head) its pose predictions recorded."""
 
-    def __init__(self, env: BaxterGraspEnv, agent, block_reversal: bool) -> None:
+    def __init__(self, env: BaxterGraspEnv, agent, revisit_window: int) -> None:
         self.env, self.agent, self.oracle = env, agent, OraclePolicy(env)
-        self.chooser = GreedyChooser(block_reversal)
+        self.chooser = GreedyChooser(revisit_window)
         self.pairs: list[tuple[int, int]] = []  # (oracle, policy) of the running episode
         self.close_error: tuple[float, float, float] | None = None
         self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
@@ -61,7 +62,7 @@ class _CheckedPolicy:
             q = q[0].numpy()
             self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
         action = int(self.chooser.choose(q))
-        if action != int(np.argmax(q)):  # a reversal the rule blocked
+        if action != int(np.argmax(q)):  # the rule overrode a move back to a recent pose
             self.blocked[Action(action).name] += 1
         self.pairs.append((int(self.oracle.act()), action))
         if action == Action.CLOSE:
@@ -96,13 +97,13 @@ def loop_axis(actions: list[int], length: int = 8) -> str:
     return "no loop"
 
 
-def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = None) -> str:
-    """The report, as markdown. ``reversal`` "allow" or "block" overrides the checkpoint's
-    ``block_reversal``."""
+def diagnose(checkpoint: str, episodes: int, seed: int,
+             revisit_window: int | None = None) -> str:
+    """The report, as markdown. ``revisit_window`` overrides the checkpoint's."""
     agent, env_config, training = load_agent(checkpoint)
-    block_reversal = evaluates_blocking_reversal(training, reversal)
+    window = evaluation_revisit_window(training, revisit_window)
     env = BaxterGraspEnv(env_config)
-    checked = _CheckedPolicy(env, agent, block_reversal)
+    checked = _CheckedPolicy(env, agent, window)
     outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     agreement: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     closes: dict[tuple[str, str], list] = collections.defaultdict(list)
@@ -128,7 +129,8 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
                      on_episode=on_episode)
     finally:
         env.close()
-    rule = ", never undoing its previous move" if block_reversal else ""
+    rule = (f", never moving back to a pose of its last {window} moves" if window > 1 else
+            ", never undoing its previous move" if window == 1 else "")
     lines = [f"Checkpoint `{checkpoint}`, {episodes} greedy episodes from seed {seed}{rule}.",
              ""]
     for kind in OBJECT_TYPES:
@@ -138,7 +140,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int, reversal: str | None = N
             lines += ["Time-outs by how they end: " + ", ".join(
                 f"{axis} {count}" for axis, count in sorted(loops[kind].items())), ""]
         if blocked[kind]:
-            lines += [f"Reversals blocked: {blocked[kind].total()}; taken instead: " + ", ".join(
+            lines += [f"Moves back blocked: {blocked[kind].total()}; taken instead: " + ", ".join(
                 f"{name} {count}" for name, count in blocked[kind].most_common()), ""]
         lines += ["| oracle action | states | policy agrees | policy's other choices |",
                   "|---|---|---|---|"]
@@ -193,12 +195,13 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     parser.add_argument("--episodes", type=int, default=FINAL_EVAL_EPISODES)
     parser.add_argument("--seed", type=int, default=FINAL_EVAL_SEED)
-    parser.add_argument("--reversal", choices=REVERSAL_CHOICES, default=None,
-                        help="block: never take the move that undoes the previous one "
-                        "(default: the checkpoint's block_reversal)")
+    parser.add_argument("--revisit-window", type=int, default=None, metavar="W",
+                        help="never move back to a pose of the last W moves; 0 = plain "
+                        "argmax, 1 = never undo the previous move (default: the "
+                        "checkpoint's revisit_window)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(diagnose(args.checkpoint, args.episodes, args.seed, args.reversal))
+    print(diagnose(args.checkpoint, args.episodes, args.seed, args.revisit_window))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -37,52 +38,68 @@ MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
 }
 
 
-# --reversal of graspq eval and the diagnosis tool: override a run's block_reversal.
-REVERSAL_CHOICES = ("allow", "block")
-
-# The move that undoes each move (CLOSE has none).
-REVERSE: dict[Action, Action] = {
-    Action.PLUS_X: Action.MINUS_X, Action.MINUS_X: Action.PLUS_X,
-    Action.PLUS_Y: Action.MINUS_Y, Action.MINUS_Y: Action.PLUS_Y,
-    Action.PLUS_Z: Action.MINUS_Z, Action.MINUS_Z: Action.PLUS_Z,
-    Action.PLUS_YAW: Action.MINUS_YAW, Action.MINUS_YAW: Action.PLUS_YAW,
+# Each move as a whole step of the pose grid (x, y, z, yaw) that the moves walk on.
+GRID_STEP: dict[Action, tuple[int, int, int, int]] = {
+    action: tuple(int(unit) for unit in direction)  # type: ignore[misc]
+    for action, direction in MOVE_DIRECTIONS.items()
 }
 
 
-def greedy_action(q_values: np.ndarray, previous: int | None = None) -> Action:
-    """``argmax_a Q(a)``; given the ``previous`` move, never the move that undoes it.
-
-    With a previous move, the greedy choice skips its reverse and takes the best other action:
-    a greedy policy at the edge of a decision (two neighbouring states one step apart, each
-    telling it to step to the other) otherwise steps back and forth until the episode times
-    out. Going on (or descending, turning, closing) is always allowed.
-    """
+def greedy_action(q_values: np.ndarray, excluded: Collection[int] = ()) -> Action:
+    """``argmax_a Q(a)`` over the actions not in ``excluded`` (never all of them: CLOSE is
+    never excluded by :class:`GreedyChooser`)."""
     q = np.asarray(q_values, dtype=np.float64).reshape(-1)
-    best = int(np.argmax(q))
-    if previous is not None and previous in REVERSE and REVERSE[Action(previous)] == best:
+    if excluded:
         q = q.copy()
-        q[best] = -np.inf
-        best = int(np.argmax(q))
-    return Action(best)
+        q[list(excluded)] = -np.inf
+    return Action(int(np.argmax(q)))
 
 
 class GreedyChooser:
-    """The greedy choice within one episode: plain argmax, or (``block_reversal``) never the
-    reverse of the move chosen last. Call :meth:`reset` when an episode starts."""
+    """The greedy choice within one episode, with a revisit window.
 
-    def __init__(self, block_reversal: bool) -> None:
-        self.block_reversal = block_reversal
-        self._previous: Action | None = None
+    ``revisit_window`` 0 is plain argmax. With a window of W, the choice never takes a move
+    that brings the gripper back to a pose it held before any of its last W steps, but the
+    best other action: a greedy policy at the edge of a decision (neighbouring states that
+    each tell it to step to the other) otherwise loops between them until the episode times
+    out. W = 1 is "never undo the previous move" (two-step loops); W >= 3 also ends the
+    four-move cycles (+x, -y, -x, +y) that take their place once those are blocked. Poses
+    are whole grid steps counted from the episode's start by the actions chosen (a move the
+    arm could not execute counts as made, a close as a step that stays put: the rule needs
+    nothing but the chosen actions, so simulation and robot apply it alike). Going on,
+    descending, turning to a new yaw and closing stay allowed. Call :meth:`reset` when an
+    episode starts.
+    """
+
+    def __init__(self, revisit_window: int) -> None:
+        if revisit_window < 0:
+            raise ValueError(f"revisit_window must be >= 0, got {revisit_window}")
+        self.revisit_window = revisit_window
+        self._pose = (0, 0, 0, 0)
+        self._recent: collections.deque[tuple[int, ...]] = collections.deque(
+            maxlen=revisit_window)
 
     def reset(self) -> None:
-        """Forget the previous move (a new episode)."""
-        self._previous = None
+        """Forget the episode's moves (a new episode)."""
+        self._pose = (0, 0, 0, 0)
+        self._recent.clear()
+
+    def excluded(self) -> list[Action]:
+        """The moves that would go back to a pose of the window."""
+        return [move for move, step in GRID_STEP.items()
+                if _add(self._pose, step) in self._recent]
 
     def choose(self, q_values: np.ndarray) -> Action:
-        """The action for these Q-values, remembered as the previous move."""
-        action = greedy_action(q_values, self._previous if self.block_reversal else None)
-        self._previous = action
+        """The action for these Q-values, remembered as made."""
+        action = greedy_action(q_values, self.excluded() if self.revisit_window else ())
+        if self.revisit_window:  # (a close is a step that stays put)
+            self._recent.append(self._pose)
+            self._pose = _add(self._pose, GRID_STEP.get(action, (0, 0, 0, 0)))
         return action
+
+
+def _add(pose: tuple[int, ...], step: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(a + b for a, b in zip(pose, step, strict=True))
 
 
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,

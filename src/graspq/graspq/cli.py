@@ -15,7 +15,6 @@ from typing import Any
 
 from rich.console import Console
 
-from graspq.actions import REVERSAL_CHOICES
 from graspq.config import ConfigError, apply_overrides, dump_yaml, load_config
 from graspq.reporting import print_report
 from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
@@ -90,21 +89,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from graspq.learning.policy_io import load_agent
-    from graspq.learning.settings import evaluates_blocking_reversal
+    from graspq.learning.settings import evaluation_revisit_window
     from graspq.learning.trainer import evaluate
     from graspq.sim.env import BaxterGraspEnv
 
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
     agent, env_config, training = load_agent(args.checkpoint)
-    block_reversal = evaluates_blocking_reversal(training, args.reversal)
+    revisit_window = evaluation_revisit_window(training, args.revisit_window)
     env = BaxterGraspEnv(env_config)
     try:
-        report = evaluate(env, agent, args.episodes, args.seed, block_reversal)
+        report = evaluate(env, agent, args.episodes, args.seed, revisit_window)
     finally:
         env.close()
     report.update(checkpoint=str(args.checkpoint), seed=args.seed,
-                  block_reversal=block_reversal)
+                  revisit_window=revisit_window)
     print_report(report, args.json, f"graspq eval {args.checkpoint}")
     return 0
 
@@ -277,9 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help="checkpoint file or run directory")
     evaluation.add_argument("--episodes", type=int, default=90)
     evaluation.add_argument("--seed", type=int, default=2_000_000)
-    evaluation.add_argument("--reversal", choices=REVERSAL_CHOICES, default=None,
-                            help="block: the greedy policy never takes the move that undoes "
-                            "its previous move (default: the checkpoint's block_reversal)")
+    evaluation.add_argument("--revisit-window", type=int, default=None,
+                            metavar="W", help="the greedy policy never moves back to a pose "
+                            "of its last W moves; 0 = plain argmax, 1 = never undo the "
+                            "previous move (default: the checkpoint's revisit_window)")
     evaluation.add_argument("--json", action="store_true")
     evaluation.set_defaults(handler=_cmd_eval)
 

@@ -1,4 +1,4 @@
-"""Greedy action choice: plain argmax, or never undoing the previous move."""
+"""Greedy action choice: plain argmax, or never back to a pose of the last few moves."""
 
 import dataclasses
 import itertools
@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from graspq.actions import NUM_ACTIONS, REVERSE, Action, GreedyChooser, greedy_action
+from graspq.actions import GRID_STEP, NUM_ACTIONS, Action, GreedyChooser, greedy_action
 from graspq.learning.trainer import GreedyPolicy
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
@@ -21,32 +21,95 @@ def _q(**values):
     return q
 
 
-def test_reverse_pairs_every_move_with_its_opposite():
-    assert len(REVERSE) == NUM_ACTIONS - 1 and Action.CLOSE not in REVERSE
+# The move that undoes each move, written out (CLOSE has none).
+REVERSE = {
+    Action.PLUS_X: Action.MINUS_X, Action.MINUS_X: Action.PLUS_X,
+    Action.PLUS_Y: Action.MINUS_Y, Action.MINUS_Y: Action.PLUS_Y,
+    Action.PLUS_Z: Action.MINUS_Z, Action.MINUS_Z: Action.PLUS_Z,
+    Action.PLUS_YAW: Action.MINUS_YAW, Action.MINUS_YAW: Action.PLUS_YAW,
+}
+
+
+def test_every_move_is_one_grid_step_that_its_reverse_undoes():
+    assert set(GRID_STEP) == set(REVERSE) and Action.CLOSE not in GRID_STEP
     for move, back in REVERSE.items():
-        assert REVERSE[back] is move and move is not back
+        assert sum(abs(unit) for unit in GRID_STEP[move]) == 1
+        assert [a + b for a, b in zip(GRID_STEP[move], GRID_STEP[back], strict=True)] == [0] * 4
 
 
-def test_greedy_action_skips_only_the_reverse_of_the_previous_move():
+def test_greedy_action_is_the_argmax_over_the_actions_not_excluded():
     q = _q(MINUS_X=3.0, MINUS_Z=2.0, PLUS_X=1.0)
     assert greedy_action(q) is Action.MINUS_X
-    assert greedy_action(q, previous=Action.PLUS_X) is Action.MINUS_Z  # best other action
-    assert greedy_action(q, previous=Action.MINUS_X) is Action.MINUS_X  # going on is fine
-    assert greedy_action(q, previous=Action.PLUS_Y) is Action.MINUS_X
-    assert greedy_action(q, previous=Action.CLOSE) is Action.MINUS_X
-    assert greedy_action(_q(PLUS_YAW=1.0), previous=Action.MINUS_YAW) is not Action.PLUS_YAW
+    assert greedy_action(q, [Action.MINUS_X]) is Action.MINUS_Z  # best other action
+    assert greedy_action(q, [Action.MINUS_X, Action.MINUS_Z]) is Action.PLUS_X
+    assert greedy_action(q, [Action.PLUS_Y]) is Action.MINUS_X
     assert q[Action.MINUS_X] == 3.0  # the caller's Q-values are left as they were
 
 
-@pytest.mark.parametrize("block", [False, True])
-def test_chooser_remembers_its_last_choice_until_reset(block):
-    chooser = GreedyChooser(block_reversal=block)
-    toward_minus_x = _q(MINUS_X=1.0, CLOSE=0.5)
+def _never_undo(q_sequence):
+    """The rule a window of 1 must be, written out: argmax, except the reverse of the move
+    chosen just before."""
+    previous, chosen = None, []
+    for q in q_sequence:
+        q = q.copy()
+        if previous in REVERSE:
+            q[REVERSE[previous]] = -np.inf
+        previous = Action(int(np.argmax(q)))
+        chosen.append(previous)
+    return chosen
+
+
+def test_a_window_of_one_never_undoes_the_previous_move_and_nothing_more():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        q_sequence = list(rng.normal(size=(12, NUM_ACTIONS)))
+        chooser = GreedyChooser(1)
+        assert [chooser.choose(q) for q in q_sequence] == _never_undo(q_sequence)
+    assert [GreedyChooser(0).choose(q) for q in q_sequence] == [
+        Action(int(np.argmax(q))) for q in q_sequence]
+
+
+def _preferring(*names, second="MINUS_Z"):
+    """Q-values whose best action is each name in turn, ``second`` always next best."""
+    return [_q(**{name: 1.0, second: 0.5}) for name in names]
+
+
+CYCLE = ("PLUS_X", "MINUS_Y", "MINUS_X", "PLUS_Y")  # four moves back to the start
+
+
+@pytest.mark.parametrize(("window", "fourth"), [(0, Action.PLUS_Y), (1, Action.PLUS_Y),
+                                                 (2, Action.PLUS_Y), (3, Action.MINUS_Z),
+                                                 (4, Action.MINUS_Z)])
+def test_a_window_of_three_or_more_ends_a_four_move_cycle(window, fourth):
+    # The fourth move would return to the start, the pose before the last three moves.
+    chooser = GreedyChooser(window)
+    taken = [chooser.choose(q) for q in _preferring(*CYCLE)]
+    assert taken == [Action.PLUS_X, Action.MINUS_Y, Action.MINUS_X, fourth]
+
+
+def test_the_window_holds_the_poses_before_the_last_moves_only():
+    chooser = GreedyChooser(2)
+    for q in _preferring("PLUS_X", "PLUS_Y", "PLUS_Z"):
+        chooser.choose(q)
+    # At (1, 1, 1, 0): back down to (1, 1, 0, 0) is blocked; -y to (1, 0, 1, 0) was never
+    # held; -x to (0, 1, 1, 0) neither.
+    assert chooser.excluded() == [Action.MINUS_Z]
+    chooser.choose(_q(PLUS_YAW=1.0))
+    # At (1, 1, 1, 1) the window holds (1, 1, 0, 0) and (1, 1, 1, 0): turning back is
+    # blocked, descending is not (it leads to (1, 1, 0, 1)).
+    assert chooser.excluded() == [Action.MINUS_YAW]
+    assert chooser.choose(_q(MINUS_YAW=1.0, MINUS_Z=0.5)) is Action.MINUS_Z
+
+
+def test_the_chooser_forgets_the_episode_on_reset_and_refuses_a_negative_window():
+    chooser = GreedyChooser(1)
     assert chooser.choose(_q(PLUS_X=1.0)) is Action.PLUS_X
-    assert chooser.choose(toward_minus_x) is (Action.CLOSE if block else Action.MINUS_X)
-    chooser.choose(_q(PLUS_X=1.0))
+    toward_minus_x = _q(MINUS_X=1.0, CLOSE=0.5)
+    assert chooser.choose(toward_minus_x) is Action.CLOSE
     chooser.reset()
     assert chooser.choose(toward_minus_x) is Action.MINUS_X
+    with pytest.raises(ValueError, match="revisit_window must be >= 0"):
+        GreedyChooser(-1)
 
 
 class _OvershootingQ:
@@ -97,7 +160,7 @@ def test_blocking_reversal_breaks_a_real_two_step_loop():
         for actions in looping:  # -x, +x, -x, ... until the time-out, never lower
             assert set(actions) == {Action.PLUS_X, Action.MINUS_X}
             assert _reversals(actions) == len(actions) - 1
-        blocked, _ = _episodes(env, GreedyPolicy(scripted, block_reversal=True), 2)
+        blocked, _ = _episodes(env, GreedyPolicy(scripted, revisit_window=1), 2)
         for actions in blocked:  # every step back became a descent
             assert _reversals(actions) == 0
             assert actions.count(Action.MINUS_Z) == 4

@@ -187,20 +187,36 @@ def test_export_cli_prints_the_report_and_exits_2_on_bad_input(run_dir, tmp_path
     assert "corrupt.pt" in bad.stderr and not (tmp_path / "x.onnx").exists()
 
 
-def test_the_reversal_rule_travels_with_the_policy(tmp_path):
-    torch.manual_seed(0)
-    network = GraspQNetwork(TINY.network.gqn(32, "multi"))
-    blocking = write_policy(network, TINY_ENV, dataclasses.replace(TINY, block_reversal=True),
-                            tmp_path / "blocking.onnx")
-    assert OnnxPolicy(blocking, TINY_ENV).block_reversal is True
-    plain = write_policy(network, TINY_ENV, TINY, tmp_path / "plain.onnx")
-    assert OnnxPolicy(plain, TINY_ENV).block_reversal is False
-    # A file written before the key existed acts as it was scored then: plain argmax.
-    model = onnx.load(blocking)
+def _with_training_config(path, out, change):
+    model = onnx.load(path)
     for prop in model.metadata_props:
         if prop.key == "graspq.training_config":
             config = json.loads(prop.value)
-            del config["block_reversal"]
+            change(config)
             prop.value = json.dumps(config)
-    onnx.save(model, tmp_path / "older.onnx")
-    assert OnnxPolicy(tmp_path / "older.onnx", TINY_ENV).block_reversal is False
+    onnx.save(model, out)
+    return out
+
+
+def test_the_revisit_window_travels_with_the_policy(tmp_path):
+    torch.manual_seed(0)
+    network = GraspQNetwork(TINY.network.gqn(32, "multi"))
+    windowed = write_policy(network, TINY_ENV, dataclasses.replace(TINY, revisit_window=4),
+                            tmp_path / "windowed.onnx")
+    assert OnnxPolicy(windowed, TINY_ENV).revisit_window == 4
+    plain = write_policy(network, TINY_ENV, TINY, tmp_path / "plain.onnx")
+    assert OnnxPolicy(plain, TINY_ENV).revisit_window == 0
+
+    # Files from before the window act as they were scored then: never undoing the last move
+    # where block_reversal was true, plain argmax where it was false or did not exist yet.
+    def older(block_reversal):
+        def change(config):
+            del config["revisit_window"]
+            if block_reversal is not None:
+                config["block_reversal"] = block_reversal
+        return change
+
+    for block_reversal, window in ((True, 1), (False, 0), (None, 0)):
+        out = _with_training_config(windowed, tmp_path / f"older-{block_reversal}.onnx",
+                                    older(block_reversal))
+        assert OnnxPolicy(out, TINY_ENV).revisit_window == window

@@ -368,33 +368,43 @@ def test_whatever_the_policy_does_the_pose_stays_in_the_box_and_joints_step_with
     assert runtime.status.held_total == 0
 
 
-class _SwayingPolicy:
-    """A greedy policy whose Q-values alternate between +x and -x (a two-step loop), with
-    descending second best."""
+class _CyclingPolicy:
+    """A greedy policy whose best action cycles through ``moves`` (a loop when they add up to
+    nothing), with descending second best."""
 
-    def __init__(self, block_reversal):
-        self.block_reversal = block_reversal
+    def __init__(self, revisit_window, moves):
+        self.revisit_window = revisit_window
+        self.moves = moves
         self._calls = 0
 
     def decide(self, obs):
         q = np.zeros(len(Action), np.float32)
-        q[Action.PLUS_X if self._calls % 2 == 0 else Action.MINUS_X] = 1.0
+        q[self.moves[self._calls % len(self.moves)]] = 1.0
         q[Action.MINUS_Z] = 0.5
         self._calls += 1
         return SimpleDecision(Action(int(np.argmax(q))), q, softmax(q), 0.0)
 
 
-@pytest.mark.parametrize("block", [False, True])
-def test_a_policy_scored_never_undoing_its_move_acts_so_on_the_robot(scene, block):
-    harness = Harness(_SwayingPolicy(block), home=scene["home"])
-    taken = [command.action for index in range(3)
+SWAY = (Action.PLUS_X, Action.MINUS_X)
+CYCLE = (Action.PLUS_X, Action.MINUS_Y, Action.MINUS_X, Action.PLUS_Y)
+
+
+@pytest.mark.parametrize(("window", "moves", "expected"), [
+    (0, SWAY, [Action.PLUS_X, Action.MINUS_X, Action.PLUS_X]),
+    (1, SWAY, [Action.PLUS_X, Action.MINUS_Z, Action.PLUS_X]),  # descends, never undoes +x
+    (1, CYCLE, list(CYCLE)),
+    (4, CYCLE, [*CYCLE[:3], Action.MINUS_Z]),  # never back to where the cycle started
+])
+def test_a_policy_scored_with_a_revisit_window_acts_so_on_the_robot(scene, window, moves,
+                                                                     expected):
+    harness = Harness(_CyclingPolicy(window, moves), home=scene["home"])
+    taken = [command.action for index in range(len(expected))
              for command in harness.feed(scene, stamp=index * PERIOD)]
-    if block:  # +x, then descend instead of undoing it, then +x again
-        assert taken == [Action.PLUS_X, Action.MINUS_Z, Action.PLUS_X]
-    else:
-        assert taken == [Action.PLUS_X, Action.MINUS_X, Action.PLUS_X]
-    # A new episode forgets the last move: its first decision (-x, the reverse of the last
-    # +x) is the plain greedy one.
+    assert taken == expected
+    # A new episode forgets the moves: its first decision is the plain greedy one, even
+    # where it goes back to a pose of the episode before.
+    policy = _CyclingPolicy(window, (Action.MINUS_X,))
+    harness.runtime.set_policy(policy)
     harness.runtime.reset(scene["home"], 10.0)
     (command,) = harness.feed(scene, stamp=10.0 + PERIOD)
     assert command.action is Action.MINUS_X

@@ -188,7 +188,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
     for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight",
-                "block_reversal"):
+                "revisit_window"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -201,8 +201,13 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
-            training.pose_loss_weight, training.block_reversal) == (0.0, False, 0.0, 0.0, False)
+            training.pose_loss_weight, training.revisit_window) == (0.0, False, 0.0, 0.0, 0)
     assert agent.online.pose_head is None
+    # Before the revisit window, block_reversal (a bool) said whether to never undo a move.
+    for block_reversal, window in ((True, 1), (False, 0)):
+        payload["training_config"]["block_reversal"] = block_reversal
+        torch.save(payload, tmp_path / "reversal.pt")
+        assert load_agent(tmp_path / "reversal.pt")[2].revisit_window == window
     # Resuming it under today's config names the one real difference.
     with pytest.raises(CheckpointError, match="batchnorm_momentum: checkpoint 0.1, now 1.0"):
         _train(tmp_path / "run", resume=True)
@@ -248,13 +253,18 @@ def _eval_cli(checkpoint, *extra):
 
 
 def test_eval_cli_reports_per_object(tmp_path):
-    _train(tmp_path / "run", dataclasses.replace(TINY, block_reversal=True), stop_after=2)
+    _train(tmp_path / "run", dataclasses.replace(TINY, revisit_window=4), stop_after=2)
     report = _eval_cli(tmp_path / "run")
     assert report["episodes"] == 3
     assert set(report["per_object"]) == {"cube", "sphere", "cylinder"}
     assert {"success_rate", "mean_steps_to_success", "mean_return"} <= set(report)
-    assert report["block_reversal"] is True  # the run's own rule by default
-    assert _eval_cli(tmp_path / "run", "--reversal", "allow")["block_reversal"] is False
+    assert report["revisit_window"] == 4  # the run's own rule by default
+    assert _eval_cli(tmp_path / "run", "--revisit-window", "0")["revisit_window"] == 0
+    negative = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "run"),
+         "--revisit-window", "-1"], capture_output=True, text=True, timeout=120, check=False)
+    assert negative.returncode == 2 and "Traceback" not in negative.stderr
+    assert "--revisit-window must be 0 or more" in negative.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "graspq.cli", "eval", "--checkpoint", str(tmp_path / "none")],
         capture_output=True, text=True, timeout=120, check=False)

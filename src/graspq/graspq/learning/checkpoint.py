@@ -36,7 +36,7 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "network.fingertip_features": False,
                                           "network.fingertip_unit_m": 0.1,
                                           "pose_loss_weight": 0.0,
-                                          "block_reversal": False}
+                                          "revisit_window": 0}
 
 
 class CheckpointError(ValueError):
@@ -135,12 +135,16 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path}: checkpoint format {payload['format']}, this GraspQ "
                               f"reads format {CHECKPOINT_FORMAT}")
     if isinstance(payload["training_config"], dict):
-        _fill_legacy_values(payload["training_config"])
+        migrate_training_mapping(payload["training_config"])
     payload["path"] = str(path)
     return payload
 
 
-def _fill_legacy_values(config: dict) -> None:
+def migrate_training_mapping(config: dict) -> None:
+    """Bring a stored training config up to this GraspQ's keys, in place: renamed keys get
+    their new name and value, keys added since get :data:`LEGACY_TRAINING_VALUES`."""
+    if "block_reversal" in config:  # a bool until the revisit window generalised it
+        config.setdefault("revisit_window", 1 if config.pop("block_reversal") is True else 0)
     for dotted, value in LEGACY_TRAINING_VALUES.items():
         *sections, key = dotted.split(".")
         node: Any = config

@@ -111,11 +111,12 @@ class TrainingConfig:
     eval_episodes: int = param(30, "episodes per evaluation, cycling cube/sphere/cylinder",
                                ge=1)
     eval_seed: int = param(1_000_000, "seed of the fixed evaluation episode set", ge=0)
-    block_reversal: bool = param(False, "the greedy policy (evaluations, graspq eval, the "
-                                 "exported policy) never takes the move that undoes its "
-                                 "previous move, but the best other action (breaks two-step "
-                                 "loops; see graspq/actions.py); training's exploration "
-                                 "is unchanged")
+    revisit_window: int = param(0, "the greedy policy (evaluations, graspq eval, the "
+                                "exported policy) never takes a move back to a pose it held "
+                                "before any of its last revisit_window moves, but the best "
+                                "other action (breaks loops; 1 = never undo the previous "
+                                "move; 0 = plain argmax; see graspq/actions.py); training's "
+                                "exploration is unchanged", ge=0)
     checkpoint_every: int = param(50, "episodes between checkpoints", ge=1)
     torch_threads: int = param(2, "CPU threads for torch", ge=1, le=64)
 
@@ -136,7 +137,11 @@ class TrainingConfig:
                               "demo_margin > 0")
 
 
-def evaluates_blocking_reversal(training: TrainingConfig, reversal: str | None) -> bool:
-    """The greedy rule an evaluation uses: the run's ``block_reversal``, unless ``reversal``
-    ("allow" or "block", :data:`graspq.actions.REVERSAL_CHOICES`) overrides it."""
-    return training.block_reversal if reversal is None else reversal == "block"
+def evaluation_revisit_window(training: TrainingConfig, override: int | None) -> int:
+    """The revisit window an evaluation uses: the run's ``revisit_window``, unless
+    ``override`` (``--revisit-window`` of graspq eval and the diagnosis tool) is given."""
+    if override is None:
+        return training.revisit_window
+    if override < 0:
+        raise ValueError(f"--revisit-window must be 0 or more, got {override}")
+    return override

@@ -62,16 +62,17 @@ def episode_seed(run_seed: int, episode: int) -> int:
 
 
 class GreedyPolicy:
-    """The agent's greedy policy, for evaluation: argmax of its Q-values, and with
-    ``block_reversal`` never the move that undoes its previous one (``run_episodes`` calls
-    :meth:`reset` at every episode start)."""
+    """The agent's greedy policy, for evaluation: argmax of its Q-values, and with a
+    ``revisit_window`` never a move back to a pose of its last moves
+    (:class:`graspq.actions.GreedyChooser`; ``run_episodes`` calls :meth:`reset` at every
+    episode start)."""
 
-    def __init__(self, agent: QAgent, block_reversal: bool = False) -> None:
+    def __init__(self, agent: QAgent, revisit_window: int = 0) -> None:
         self.agent = agent
-        self.chooser = GreedyChooser(block_reversal)
+        self.chooser = GreedyChooser(revisit_window)
 
     def reset(self) -> None:
-        """Forget the previous move (a new episode)."""
+        """Forget the episode's moves (a new episode)."""
         self.chooser.reset()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> int:
@@ -79,9 +80,9 @@ class GreedyPolicy:
 
 
 def evaluate(env: BaxterGraspEnv, agent: QAgent, episodes: int, seed: int,
-             block_reversal: bool = False) -> dict[str, Any]:
+             revisit_window: int = 0) -> dict[str, Any]:
     """Greedy success on a fixed, object-balanced episode set (seeds ``seed`` ...)."""
-    return run_episodes(env, GreedyPolicy(agent, block_reversal), episodes, seed,
+    return run_episodes(env, GreedyPolicy(agent, revisit_window), episodes, seed,
                         object_type=OBJECT_TYPES).as_dict()
 
 
@@ -415,7 +416,7 @@ class Trainer:
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.training
         report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed,
-                          cfg.block_reversal)
+                          cfg.revisit_window)
         row = {"episode": self.episode, "env_steps": self.env_steps,
                "success_rate": report["success_rate"],
                "mean_steps": report["mean_steps"],

@@ -126,12 +126,18 @@ def build_metadata(env_config: EnvConfig, views: str, learner: str, config_hash:
     }
 
 
-def blocks_reversal(metadata: Mapping[str, str]) -> bool:
-    """Whether the policy was evaluated never undoing its previous move (the training
-    config's ``block_reversal``; False for files written before the key existed or without a
-    readable training config), so that it acts on the robot as it was scored."""
+def revisit_window(metadata: Mapping[str, str]) -> int:
+    """The revisit window the policy was evaluated with (the training config's
+    ``revisit_window``, :class:`graspq.actions.GreedyChooser`), so that it acts on the robot
+    as it was scored: 1 for files from before the window, whose ``block_reversal`` was true;
+    0 (plain argmax) for older files or without a readable training config."""
     training = _json(metadata, TRAINING_CONFIG_KEY, problems=[])  # None if missing or bad
-    return isinstance(training, dict) and training.get("block_reversal") is True
+    if not isinstance(training, dict):
+        return 0
+    window = training.get("revisit_window")
+    if isinstance(window, int) and not isinstance(window, bool) and window >= 0:
+        return window
+    return 1 if training.get("block_reversal") is True else 0
 
 
 def _json(metadata: Mapping[str, str], key: str, problems: list[str]) -> Any:

@@ -145,9 +145,10 @@ class OnnxPolicy:
         camera = env_config.camera
         self.depth_bounds_m = (camera.depth_near_m, camera.depth_far_m)
         self.input_names: tuple[str, ...] = meta.input_names(self.views)
-        self.block_reversal: bool = meta.blocks_reversal(self.metadata)
-        """The policy was scored never undoing its previous move; the servo runtime, which
-        knows the previous move, applies that rule (``decide`` itself is stateless)."""
+        self.revisit_window: int = meta.revisit_window(self.metadata)
+        """The policy was scored never moving back to a pose of its last ``revisit_window``
+        moves; the servo runtime, which knows the episode's moves, applies that rule
+        (``decide`` itself is stateless)."""
         self._warm_up()
 
     @staticmethod

@@ -37,7 +37,7 @@ def _policy(args: argparse.Namespace, env: Any, env_config: Any, servo: Any) -> 
         torch.set_num_threads(servo.policy_threads)
         agent, _, training = load_agent(args.checkpoint)
         return (policies.AgentPolicy(agent, env_config,
-                                     block_reversal=training.block_reversal),
+                                     revisit_window=training.revisit_window),
                 str(args.checkpoint))
     if args.policy == "random":
         return policies.RandomPolicy(np.random.default_rng(args.seed)), "random"

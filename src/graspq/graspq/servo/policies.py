@@ -54,9 +54,9 @@ class Decision(Protocol):
 class Policy(Protocol):
     """Anything that decides an action from one observation (:mod:`graspq.observation`).
 
-    A greedy policy may also have ``block_reversal = True``: the runtime then takes the best
-    action by the decision's Q-values that does not undo the previous move of the episode
-    (:func:`graspq.actions.greedy_action`), the rule the policy was evaluated with.
+    A greedy policy may also have ``revisit_window = W > 0``: the runtime then takes the best
+    action by the decision's Q-values that does not go back to a pose of the episode's last
+    W moves (:class:`graspq.actions.GreedyChooser`), the rule the policy was evaluated with.
     """
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> Decision: ...
@@ -88,8 +88,9 @@ class AgentPolicy:
     """A :class:`~graspq.learning.agent.QAgent`'s greedy policy (``argmax_a Q(o, a)``, eval
     mode), the same decision ``graspq eval`` makes.
 
-    ``block_reversal`` (the training config's, as ``graspq eval`` uses it) asks the servo
-    runtime never to take the move that undoes the previous one; ``decide`` is stateless.
+    ``revisit_window`` (the training config's, as ``graspq eval`` uses it) asks the servo
+    runtime never to move back to a pose of the episode's last moves; ``decide`` is
+    stateless.
 
     Raises :class:`graspq.policy.runtime.PolicyMismatchError` (as the ONNX loader does) if
     the agent's network does not fit ``env_config`` (image size, depth bounds, actions).
@@ -97,7 +98,7 @@ class AgentPolicy:
 
     def __init__(self, agent: QAgent, env_config: EnvConfig,
                  clock: Callable[[], float] = time.perf_counter,
-                 block_reversal: bool = False) -> None:
+                 revisit_window: int = 0) -> None:
         network = agent.online.config
         camera = env_config.camera
         problems = []
@@ -116,7 +117,7 @@ class AgentPolicy:
             raise PolicyMismatchError("agent does not fit this configuration: "
                                       + "; ".join(problems))
         self.agent = agent
-        self.block_reversal = block_reversal
+        self.revisit_window = revisit_window
         self._clock = clock
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> SimpleDecision:

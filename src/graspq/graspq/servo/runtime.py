@@ -9,7 +9,8 @@ current time, and answers with arm and gripper commands. Per synchronised set
    **hold** (no command; the arm keeps its last one), count the reason in
    ``status.held_bad_input`` and warn once per run of the same reason;
 2. ``policy.decide(obs)`` on the observation contract of :mod:`graspq.observation` (for a
-   policy with ``block_reversal``, never the move that undoes the episode's previous one);
+   policy with a ``revisit_window``, never a move back to a pose of the episode's last
+   moves, :class:`graspq.actions.GreedyChooser`);
 3. a move: fingertip target = commanded pose + one step, exactly as
    :class:`graspq.sim.env.BaxterGraspEnv` does. Outside the box or yaw range, or IK not
    converging: not executed (reward -1, no command). Otherwise the IK joints pass the safety
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action, greedy_action
+from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action, GreedyChooser
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, RewardTerms, step_reward
 from graspq.servo.policies import Decision, Policy
@@ -298,7 +299,7 @@ class ServoRuntime:
         self._yaw_offset = 0.0
         self._joints = np.array(joints, dtype=float)
         self._step = 0
-        self._previous_action: Action | None = None
+        self._chooser: GreedyChooser | None = None  # the episode's moves, for the window
         self._return = 0.0
         self._outcome = Outcome.RUNNING
         self._pending: _Pending | None = None
@@ -428,9 +429,11 @@ class ServoRuntime:
             self._emit(self._pending, obs, stamps)
             self._pending = None
         action = Action(int(decision.action))
-        if getattr(self._policy, "block_reversal", False):  # the rule it was scored with
-            action = greedy_action(decision.q_values, self._previous_action)
-        self._previous_action = action
+        window = getattr(self._policy, "revisit_window", 0)
+        if window:  # the rule it was scored with
+            if self._chooser is None or self._chooser.revisit_window != window:
+                self._chooser = GreedyChooser(window)  # (a policy swapped in starts afresh)
+            action = self._chooser.choose(decision.q_values)
         self._step += 1
         self._decisions += 1
         if action is Action.CLOSE:
