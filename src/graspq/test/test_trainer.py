@@ -181,6 +181,10 @@ def test_existing_run_needs_resume_and_matching_config(tmp_path):
         _train(tmp_path / "run")
     with pytest.raises(CheckpointError, match="gamma"):
         _train(tmp_path / "run", config=dataclasses.replace(TINY, gamma=0.5), resume=True)
+    # The thread count is the machine's business, not the run's: a resume may change it.
+    resumed = _train(tmp_path / "run", config=dataclasses.replace(TINY, torch_threads=2),
+                     resume=True)
+    assert resumed.episode == TINY.episodes and torch.get_num_threads() == 2
 
 
 def test_checkpoints_from_before_newer_keys_still_load(tmp_path):

@@ -172,8 +172,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpointing
     def _comparable(self, mapping: dict) -> dict:
-        # The episode budget may grow on resume; everything else must match.
-        return {key: value for key, value in mapping.items() if key != "episodes"}
+        # The episode budget may grow on resume, and the thread count fit another machine
+        # (or a second run beside it); everything else must match.
+        return {key: value for key, value in mapping.items()
+                if key not in ("episodes", "torch_threads")}
 
     def _restore(self) -> None:
         payload = load_checkpoint(self.run_dir)
