@@ -129,7 +129,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
                      on_episode=on_episode)
     finally:
         env.close()
-    rule = (f", never moving back to a pose of its last {window} moves" if window > 1 else
+    rule = (f", never moving back to a pose of its last {window} steps" if window > 1 else
             ", never undoing its previous move" if window == 1 else "")
     lines = [f"Checkpoint `{checkpoint}`, {episodes} greedy episodes from seed {seed}{rule}.",
              ""]
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=FINAL_EVAL_EPISODES)
     parser.add_argument("--seed", type=int, default=FINAL_EVAL_SEED)
     parser.add_argument("--revisit-window", type=int, default=None, metavar="W",
-                        help="never move back to a pose of the last W moves; 0 = plain "
+                        help="never move back to a pose of the last W steps; 0 = plain "
                         "argmax, 1 = never undo the previous move (default: the "
                         "checkpoint's revisit_window)")
     args = parser.parse_args()

@@ -39,8 +39,8 @@ MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
 
 
 # Each move as a whole step of the pose grid (x, y, z, yaw) that the moves walk on.
-GRID_STEP: dict[Action, tuple[int, int, int, int]] = {
-    action: tuple(int(unit) for unit in direction)  # type: ignore[misc]
+GRID_STEP: dict[Action, tuple[int, ...]] = {
+    action: tuple(int(unit) for unit in direction)
     for action, direction in MOVE_DIRECTIONS.items()
 }
 

@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--seed", type=int, default=2_000_000)
     evaluation.add_argument("--revisit-window", type=int, default=None,
                             metavar="W", help="the greedy policy never moves back to a pose "
-                            "of its last W moves; 0 = plain argmax, 1 = never undo the "
+                            "of its last W steps; 0 = plain argmax, 1 = never undo the "
                             "previous move (default: the checkpoint's revisit_window)")
     evaluation.add_argument("--json", action="store_true")
     evaluation.set_defaults(handler=_cmd_eval)

@@ -46,7 +46,7 @@ def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
                            "--episodes", "3", "--seed", "7", "--revisit-window", "4"],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    assert "never moving back to a pose of its last 4 moves" in done.stdout.split("\n")[0]
+    assert "never moving back to a pose of its last 4 steps" in done.stdout.split("\n")[0]
     sections = dict(s.split("\n", 1) for s in re.split(r"^## ", done.stdout, flags=re.M)[1:])
     for kind, section in sections.items():
         rows = re.findall(r"^\| (under 4 cm|4-8 cm|8 cm or more) \| (\d+) \| ([\d. /]+) \|(.*)$",

@@ -135,12 +135,12 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path}: checkpoint format {payload['format']}, this GraspQ "
                               f"reads format {CHECKPOINT_FORMAT}")
     if isinstance(payload["training_config"], dict):
-        migrate_training_mapping(payload["training_config"])
+        _migrate_training_mapping(payload["training_config"])
     payload["path"] = str(path)
     return payload
 
 
-def migrate_training_mapping(config: dict) -> None:
+def _migrate_training_mapping(config: dict) -> None:
     """Bring a stored training config up to this GraspQ's keys, in place: renamed keys get
     their new name and value, keys added since get :data:`LEGACY_TRAINING_VALUES`."""
     if "block_reversal" in config:  # a bool until the revisit window generalised it

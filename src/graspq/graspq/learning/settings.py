@@ -113,7 +113,7 @@ class TrainingConfig:
     eval_seed: int = param(1_000_000, "seed of the fixed evaluation episode set", ge=0)
     revisit_window: int = param(0, "the greedy policy (evaluations, graspq eval, the "
                                 "exported policy) never takes a move back to a pose it held "
-                                "before any of its last revisit_window moves, but the best "
+                                "before any of its last revisit_window steps, but the best "
                                 "other action (breaks loops; 1 = never undo the previous "
                                 "move; 0 = plain argmax; see graspq/actions.py); training's "
                                 "exploration is unchanged", ge=0)
