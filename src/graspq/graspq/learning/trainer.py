@@ -63,7 +63,7 @@ def episode_seed(run_seed: int, episode: int) -> int:
 
 class GreedyPolicy:
     """The agent's greedy policy, for evaluation: argmax of its Q-values, and with a
-    ``revisit_window`` never a move back to a pose of its last moves
+    ``revisit_window`` never a move back to a pose of its last steps
     (:class:`graspq.actions.GreedyChooser`; ``run_episodes`` calls :meth:`reset` at every
     episode start)."""
 

@@ -147,7 +147,7 @@ class OnnxPolicy:
         self.input_names: tuple[str, ...] = meta.input_names(self.views)
         self.revisit_window: int = meta.revisit_window(self.metadata)
         """The policy was scored never moving back to a pose of its last ``revisit_window``
-        moves; the servo runtime, which knows the episode's moves, applies that rule
+        steps; the servo runtime, which knows the episode's moves, applies that rule
         (``decide`` itself is stateless)."""
         self._warm_up()
 

@@ -56,7 +56,7 @@ class Policy(Protocol):
 
     A greedy policy may also have ``revisit_window = W > 0``: the runtime then takes the best
     action by the decision's Q-values that does not go back to a pose of the episode's last
-    W moves (:class:`graspq.actions.GreedyChooser`), the rule the policy was evaluated with.
+    W steps (:class:`graspq.actions.GreedyChooser`), the rule the policy was evaluated with.
     """
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> Decision: ...
@@ -89,7 +89,7 @@ class AgentPolicy:
     mode), the same decision ``graspq eval`` makes.
 
     ``revisit_window`` (the training config's, as ``graspq eval`` uses it) asks the servo
-    runtime never to move back to a pose of the episode's last moves; ``decide`` is
+    runtime never to move back to a pose of the episode's last steps; ``decide`` is
     stateless.
 
     Raises :class:`graspq.policy.runtime.PolicyMismatchError` (as the ONNX loader does) if

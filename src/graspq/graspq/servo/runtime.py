@@ -10,7 +10,7 @@ current time, and answers with arm and gripper commands. Per synchronised set
    ``status.held_bad_input`` and warn once per run of the same reason;
 2. ``policy.decide(obs)`` on the observation contract of :mod:`graspq.observation` (for a
    policy with a ``revisit_window``, never a move back to a pose of the episode's last
-   moves, :class:`graspq.actions.GreedyChooser`);
+   steps, :class:`graspq.actions.GreedyChooser`);
 3. a move: fingertip target = commanded pose + one step, exactly as
    :class:`graspq.sim.env.BaxterGraspEnv` does. Outside the box or yaw range, or IK not
    converging: not executed (reward -1, no command). Otherwise the IK joints pass the safety
