@@ -91,10 +91,9 @@ class GreedyChooser:
 
     def choose(self, q_values: np.ndarray) -> Action:
         """The action for these Q-values, remembered as made."""
-        action = greedy_action(q_values, self.excluded() if self.revisit_window else ())
-        if self.revisit_window:  # (a close is a step that stays put)
-            self._recent.append(self._pose)
-            self._pose = _add(self._pose, GRID_STEP.get(action, (0, 0, 0, 0)))
+        action = greedy_action(q_values, self.excluded())  # (none while the window is 0)
+        self._recent.append(self._pose)  # (a close is a step that stays put)
+        self._pose = _add(self._pose, GRID_STEP.get(action, (0, 0, 0, 0)))
         return action
 
 
