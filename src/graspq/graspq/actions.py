@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,16 @@ class GreedyChooser:
         self._recent.append(self._pose)  # (a close is a step that stays put)
         self._pose = _add(self._pose, GRID_STEP.get(action, (0, 0, 0, 0)))
         return action
+
+
+def stored_revisit_window(training: Mapping[str, Any]) -> int:
+    """The revisit window a stored training config (a checkpoint's, an ONNX file's) was
+    evaluated with: its ``revisit_window``; for configs from before the window, 1 where
+    ``block_reversal`` was true, else 0 (plain argmax)."""
+    window = training.get("revisit_window")
+    if isinstance(window, int) and not isinstance(window, bool) and window >= 0:
+        return window
+    return 1 if training.get("block_reversal") is True else 0
 
 
 def _add(pose: tuple[int, ...], step: tuple[int, ...]) -> tuple[int, ...]:

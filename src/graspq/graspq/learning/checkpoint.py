@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from graspq.actions import stored_revisit_window
+
 CHECKPOINT_FORMAT = 1
 KEEP_CHECKPOINTS = 2
 BEST_CHECKPOINT = "best.pt"  # the weights of the best periodic evaluation so far
@@ -144,7 +146,8 @@ def _migrate_training_mapping(config: dict) -> None:
     """Bring a stored training config up to this GraspQ's keys, in place: renamed keys get
     their new name and value, keys added since get :data:`LEGACY_TRAINING_VALUES`."""
     if "block_reversal" in config:  # a bool until the revisit window generalised it
-        config.setdefault("revisit_window", 1 if config.pop("block_reversal") is True else 0)
+        config.setdefault("revisit_window", stored_revisit_window(config))
+        del config["block_reversal"]
     for dotted, value in LEGACY_TRAINING_VALUES.items():
         *sections, key = dotted.split(".")
         node: Any = config

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from graspq.actions import Action
+from graspq.actions import Action, stored_revisit_window
 from graspq.observation import JOINT_NAMES, MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 
 if TYPE_CHECKING:  # the runtime stays importable without gymnasium's import cost
@@ -132,12 +132,7 @@ def revisit_window(metadata: Mapping[str, str]) -> int:
     as it was scored: 1 for files from before the window, whose ``block_reversal`` was true;
     0 (plain argmax) for older files or without a readable training config."""
     training = _json(metadata, TRAINING_CONFIG_KEY, problems=[])  # None if missing or bad
-    if not isinstance(training, dict):
-        return 0
-    window = training.get("revisit_window")
-    if isinstance(window, int) and not isinstance(window, bool) and window >= 0:
-        return window
-    return 1 if training.get("block_reversal") is True else 0
+    return stored_revisit_window(training) if isinstance(training, dict) else 0
 
 
 def _json(metadata: Mapping[str, str], key: str, problems: list[str]) -> Any:
