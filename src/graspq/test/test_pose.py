@@ -51,6 +51,15 @@ def test_loss_leaves_out_unlabelled_rows() -> None:
         pose_loss(predicted[:, :4], targets)
 
 
+def test_yaw_weight_scales_the_yaw_terms_only() -> None:
+    predicted = torch.tensor([[1.0, 0, 0, 0, 0], [0.0, 0, 0, 0, 2]])  # an offset, a yaw error
+    targets = torch.zeros(2, POSE_TARGETS)
+    # Squared errors 1 (offset x) and 4 (yaw sin) over 10 numbers, the yaw's times the weight.
+    assert float(pose_loss(predicted, targets, yaw_weight=4.0)) == pytest.approx(17 / 10)
+    assert float(pose_loss(predicted[:1], targets[:1], yaw_weight=4.0)) == pytest.approx(0.2)
+    assert float(pose_loss(predicted, targets, yaw_weight=0.0)) == pytest.approx(0.1)
+
+
 def test_targets_follow_the_real_arm_and_cube(env) -> None:
     oracle = OraclePolicy(env)
     env.reset(seed=11, options={"object": "cube"})
@@ -112,3 +121,16 @@ def test_agent_learns_the_pose_of_real_states(env) -> None:
                    config.network.gqn(size, "multi"), camera.depth_near_m, camera.depth_far_m)
     assert plain.online.pose_head is None
     plain.update(batch)
+    # pose_yaw_weight reaches the update: the logged pose term is the weighted loss of the
+    # batch the update saw (train mode, no augmentation).
+    yaw_heavy = QAgent(dataclasses.replace(config, pose_yaw_weight=4.0),
+                       config.network.gqn(size, "multi"), camera.depth_near_m,
+                       camera.depth_far_m)
+    yaw_heavy.online.train()
+    with torch.no_grad():
+        _, predicted = yaw_heavy.online.forward_with_pose(*yaw_heavy._inputs(batch.obs))
+    targets = torch.from_numpy(batch.pose_targets)
+    yaw_heavy.update(batch)
+    assert yaw_heavy.loss_parts["pose"] == pytest.approx(
+        float(pose_loss(predicted, targets, yaw_weight=4.0)), rel=1e-4)
+    assert yaw_heavy.loss_parts["pose"] > float(pose_loss(predicted, targets)) * 1.01

@@ -192,7 +192,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
     for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight",
-                "revisit_window"):
+                "pose_yaw_weight", "revisit_window"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -205,7 +205,8 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
-            training.pose_loss_weight, training.revisit_window) == (0.0, False, 0.0, 0.0, 0)
+            training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
+        0.0, False, 0.0, 0.0, 1.0, 0)
     assert agent.online.pose_head is None
     # Before the revisit window, block_reversal (a bool) said whether to never undo a move.
     for block_reversal, window in ((True, 1), (False, 0)):

@@ -131,7 +131,8 @@ class QAgent:
         pose = None
         if cfg.pose_loss_weight > 0:
             q, predicted_pose = net.forward_with_pose(*inputs)
-            pose = pose_loss(predicted_pose, torch.as_tensor(batch.pose_targets))
+            pose = pose_loss(predicted_pose, torch.as_tensor(batch.pose_targets),
+                             cfg.pose_yaw_weight)
         else:
             q = net(*inputs)
         actions = torch.as_tensor(batch.actions)

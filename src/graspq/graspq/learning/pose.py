@@ -61,13 +61,20 @@ def pose_target(oracle: OraclePolicy) -> np.ndarray:
     return encode_pose(oracle.object_offset(), oracle.yaw_error())
 
 
-def pose_loss(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+def pose_loss(predicted: torch.Tensor, targets: torch.Tensor,
+              yaw_weight: float = 1.0) -> torch.Tensor | None:
     """Mean squared error over the rows whose targets are known (finite); None if none are.
-    predicted, targets: (B, POSE_TARGETS)."""
+    predicted, targets: (B, POSE_TARGETS). ``yaw_weight`` scales the two yaw terms' squared
+    errors (``pose_yaw_weight``; 1 is the plain mean over all terms)."""
     if predicted.shape != targets.shape:
         raise ValueError(f"predicted {tuple(predicted.shape)} and targets "
                          f"{tuple(targets.shape)} differ in shape")
     known = torch.isfinite(targets).all(dim=1)
     if not bool(known.any()):
         return None
-    return torch.nn.functional.mse_loss(predicted[known], targets[known])
+    squared = (predicted[known] - targets[known]) ** 2
+    if yaw_weight != 1.0:
+        weights = torch.ones(POSE_TARGETS, dtype=squared.dtype)
+        weights[3:] = yaw_weight
+        squared = squared * weights
+    return squared.mean()
