@@ -21,7 +21,10 @@ Encoding, :data:`POSE_TARGETS` numbers per state:
   meets -45 deg; spheres and cylinders need no turn (error 0). The radius makes a cube's turn
   weigh in the loss about as much as its offset (variance 2 per component against 5-9 for
   the offsets), instead of a twentieth of it.
-Unlabelled states carry NaN and are left out of the loss.
+Unlabelled states carry NaN and are left out of the loss. ``pose_yaw_weight`` scales the two
+yaw terms against the three offset terms: traces of the cube's partial grasps found the head
+reading a cube turned 36-44 deg as turned 1-10 deg at the height where the oracle turns, and
+the policy descending without a turn.
 """
 
 from __future__ import annotations
