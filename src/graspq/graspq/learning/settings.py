@@ -104,9 +104,8 @@ class TrainingConfig:
                                     "training only; see graspq/learning/pose.py). 0 = off",
                                     ge=0.0)
     pose_yaw_weight: float = param(1.0, "weight of the pose loss's two yaw terms against its "
-                                   "three offset terms (1 = the plain mean; more makes the "
-                                   "streams read the cube's yaw, the turn the policy must "
-                                   "take, before its position)", ge=0.0)
+                                   "three offset terms (1 = the plain mean; more teaches the "
+                                   "streams the cube's yaw harder)", ge=0.0)
     augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
                                   ge=0, le=16)
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
