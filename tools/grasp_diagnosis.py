@@ -27,7 +27,7 @@ import torch
 
 from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
 from graspq.learning.policy_io import load_agent
-from graspq.learning.pose import POSITION_UNIT_M, pose_target
+from graspq.learning.pose import decode_pose, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
 from graspq.learning.settings import evaluation_revisit_window
 from graspq.sim.env import BaxterGraspEnv
@@ -170,10 +170,11 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
 def _pose_report(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
     """How far the pose head's predictions are from the truth, by height above the object."""
     target, predicted = (np.stack(side) for side in zip(*pairs, strict=True))
-    offset_mm = 1000 * POSITION_UNIT_M * (predicted[:, :3] - target[:, :3])
-    yaw = [np.degrees(np.arctan2(p[:, 4], p[:, 3]) / 4) for p in (target, predicted)]
-    yaw_error = (yaw[1] - yaw[0] + 45) % 90 - 45  # a cube's yaw repeats every 90 deg
-    above_cm = -100 * POSITION_UNIT_M * target[:, 2]  # fingertip above the object's centre
+    (target_m, target_yaw), (predicted_m, predicted_yaw) = map(decode_pose, (target, predicted))
+    offset_mm = 1000 * (predicted_m - target_m)
+    # a cube's yaw repeats every 90 deg
+    yaw_error = (np.degrees(predicted_yaw - target_yaw) + 45) % 90 - 45
+    above_cm = -100 * target_m[:, 2]  # fingertip above the object's centre
     lines = ["| pose head, fingertip above object | states | offset error x / y / z, mm (rms) "
              + ("| yaw error, deg (rms, median abs) |" if kind == "cube" else "|"),
              "|---|---|---|" + ("---|" if kind == "cube" else "")]

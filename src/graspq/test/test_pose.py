@@ -16,6 +16,7 @@ from graspq.learning.pose import (
     POSE_TARGETS,
     POSITION_UNIT_M,
     YAW_RADIUS,
+    decode_pose,
     encode_pose,
     pose_loss,
     pose_target,
@@ -38,6 +39,18 @@ def test_offsets_are_in_position_units_and_the_yaw_wraps_with_the_cube() -> None
                         (np.zeros(3), float("inf"))):
         with pytest.raises(ValueError, match="pose needs"):
             encode_pose(offset, yaw)
+
+
+def test_decoding_inverts_the_encoding_row_by_row() -> None:
+    offsets = np.array([[0.04, -0.01, -0.1], [0.0, 0.03, -0.02], [-0.05, 0.0, 0.0]])
+    yaws = np.radians([0.0, 30.0, -44.0])
+    encoded = np.stack([encode_pose(o, y) for o, y in zip(offsets, yaws, strict=True)])
+    offset_m, yaw_rad = decode_pose(encoded)
+    np.testing.assert_allclose(offset_m, offsets, atol=1e-7)
+    np.testing.assert_allclose(yaw_rad, yaws, atol=1e-6)
+    # A turn past 45 deg reads as the same cube face turned the other way.
+    assert math.degrees(decode_pose(encode_pose(np.zeros(3), math.radians(50.0)))[1]) \
+        == pytest.approx(-40.0, abs=1e-4)
 
 
 def test_loss_leaves_out_unlabelled_rows() -> None:

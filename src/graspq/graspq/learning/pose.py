@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the replay buffer imports this module; it must not pull in 
     from graspq.sim.oracle import OraclePolicy
 
 POSE_TARGETS = 5
+OFFSET_COLUMNS = slice(0, 3)
 YAW_COLUMNS = slice(3, 5)
 POSITION_UNIT_M = 0.02
 """Offsets are regressed in units of 2 cm: the workspace spans about +-5 of them."""
@@ -57,7 +58,17 @@ def encode_pose(offset_m: np.ndarray, yaw_error_rad: float) -> np.ndarray:
                          f"{yaw_error_rad!r}")
     turns = 4.0 * yaw_error_rad
     return np.array([*(offset / POSITION_UNIT_M), YAW_RADIUS * math.cos(turns),
-                     YAW_RADIUS * math.sin(turns)], np.float32)
+                     YAW_RADIUS * math.sin(turns)], np.float32)  # OFFSET_COLUMNS, YAW_COLUMNS
+
+
+def decode_pose(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`encode_pose` for rows (..., POSE_TARGETS), targets or the head's
+    predictions: offsets (..., 3) in m and the yaw still to turn (...) in rad, in [-45, 45) deg
+    (a cube's yaw repeats every 90 deg)."""
+    encoded = np.asarray(encoded, np.float64)
+    offset_m = encoded[..., OFFSET_COLUMNS] * POSITION_UNIT_M
+    cos4, sin4 = encoded[..., YAW_COLUMNS.start], encoded[..., YAW_COLUMNS.start + 1]
+    return offset_m, np.arctan2(sin4, cos4) / 4.0
 
 
 def pose_target(oracle: OraclePolicy) -> np.ndarray:
