@@ -88,9 +88,6 @@ def pose_loss(predicted: torch.Tensor, targets: torch.Tensor,
     known = torch.isfinite(targets).all(dim=1)
     if not bool(known.any()):
         return None
-    squared = (predicted[known] - targets[known]) ** 2
-    if yaw_weight != 1.0:
-        weights = torch.ones(POSE_TARGETS, dtype=squared.dtype)
-        weights[YAW_COLUMNS] = yaw_weight
-        squared = squared * weights
-    return squared.mean()
+    weights = torch.ones(POSE_TARGETS, dtype=predicted.dtype)
+    weights[YAW_COLUMNS] = yaw_weight
+    return ((predicted[known] - targets[known]) ** 2 * weights).mean()
