@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import fractions
 import json
+import re
 import subprocess
 import sys
 
@@ -191,8 +192,8 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
-    for key in ("demo_epsilon", "expert_labels", "margin_balance", "pose_loss_weight",
-                "pose_yaw_weight", "revisit_window"):
+    for key in ("demo_epsilon", "demo_unturned_branches", "expert_labels", "margin_balance",
+                "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -204,6 +205,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_features is False
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
+    assert training.demo_unturned_branches is False
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)
@@ -334,3 +336,21 @@ def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path):
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(run)["episode"] == stopped_at + 2
+
+
+def test_unturned_branches_are_recorded_beside_the_demonstrations(tmp_path):
+    config = dataclasses.replace(TINY, episodes=1, demo_episodes=6, demo_unturned_branches=True)
+    lines: list[str] = []
+    trainer = Trainer(config, TINY_ENV, tmp_path / "run", log=lines.append)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    reported = [re.search(r"(\d+) unturned branches", line) for line in lines]
+    branches = int(next(match for match in reported if match).group(1))
+    assert branches > 0
+    # Room for a branch beside every episode, and each branch stored as an episode of its own.
+    assert trainer.demos.capacity == 2 * 6 * (TINY_ENV.max_steps + 1)
+    arrays = trainer.demos._arrays()
+    ends = arrays["valid"] & (arrays["terminated"] | arrays["truncated"])
+    assert ends.sum() == 6 + branches

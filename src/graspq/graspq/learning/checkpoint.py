@@ -33,7 +33,9 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 # options were off; the first fingertip-feature runs used 0.1 m units). Loading fills them in,
 # so older runs still evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
-                                          "demo_epsilon": 0.0, "expert_labels": False,
+                                          "demo_epsilon": 0.0,
+                                          "demo_unturned_branches": False,
+                                          "expert_labels": False,
                                           "margin_balance": 0.0,
                                           "network.fingertip_features": False,
                                           "network.fingertip_unit_m": 0.1,

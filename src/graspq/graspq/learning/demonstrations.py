@@ -1,7 +1,7 @@
 """Scripted-oracle episodes recorded into a replay buffer, every step labelled by the oracle.
 
-The trainer's demonstrations (``demo_episodes``, ``demo_epsilon``) and
-``tools/imitation_probe.py`` record through this one function.
+The trainer's demonstrations (``demo_episodes``, ``demo_epsilon``,
+``demo_unturned_branches``) and ``tools/imitation_probe.py`` record through this module.
 """
 
 from __future__ import annotations
@@ -10,33 +10,85 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from graspq.actions import epsilon_greedy
+from graspq.actions import Action, epsilon_greedy
 from graspq.learning.pose import pose_target
 from graspq.learning.replay import ReplayBuffer
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 
+TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
+
 
 def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Iterable[int],
-                           epsilon: float, rng: np.random.Generator) -> int:
+                           epsilon: float, rng: np.random.Generator,
+                           unturned_branches: bool = False) -> tuple[int, int]:
     """One episode per env seed, acting like the oracle but taking a random action with
     probability ``epsilon`` (DART noise injection, Laskey et al. 2017: the episodes also show
     recoveries from wrong moves). Every transition is stored with the oracle's choice in its
     state as ``expert_action``, and the object's pose relative to the gripper as
-    ``pose_target`` (:mod:`graspq.learning.pose`). Returns how many episodes ended in a
-    successful pick."""
+    ``pose_target`` (:mod:`graspq.learning.pose`).
+
+    With ``unturned_branches``, each episode in which the oracle asks for a turn is followed
+    by a branch from that state (:func:`record_unturned_branch`). Returns how many episodes
+    ended in a successful pick, and how many branches were recorded."""
     oracle = OraclePolicy(env)
-    successes = 0
+    successes = branches = 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
+        actions: list[int] = []
+        first_turn: int | None = None  # steps taken before the oracle first asked to turn
         done = False
         while not done:
             expert, pose = int(oracle.act()), pose_target(oracle)
+            if first_turn is None and expert in TURNS:
+                first_turn = len(actions)
             action = epsilon_greedy(lambda expert=expert: expert, epsilon, env.action_space.n,
                                     rng)
             next_obs, reward, terminated, truncated, info = env.step(action)
             buffer.add(obs, action, reward, next_obs, terminated, truncated,
                        expert_action=expert, pose_target=pose)
+            actions.append(action)
             obs, done = next_obs, terminated or truncated
         successes += info["outcome"] == "success"
-    return successes
+        if unturned_branches and first_turn is not None:
+            record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn])
+            branches += 1
+    return successes, branches
+
+
+def unturned_action(env: BaxterGraspEnv, oracle: OraclePolicy) -> int:
+    """The oracle's action with every turn replaced by what a policy that skips the turn
+    does: descend, or close once it cannot descend further."""
+    action = oracle.act()
+    if action not in TURNS:
+        return int(action)
+    position, yaw_offset = env.fingertip_command
+    below = position - [0.0, 0.0, env.config.actions.translation_step_m]
+    return int(Action.MINUS_Z if env.in_workspace(below, yaw_offset) else Action.CLOSE)
+
+
+def record_unturned_branch(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: ReplayBuffer,
+                           seed: int, prefix: list[int]) -> str:
+    """Replay an episode's first ``len(prefix)`` actions (reset and physics are deterministic,
+    so this returns to the state where the oracle first asked to turn), then go on without
+    ever turning: the oracle's moves with each turn replaced by a descent, and a close at
+    the bottom (:func:`unturned_action`). The trained policy's commonest cube failure is
+    this path (docs/results_branches.md); the demonstrations alone show it only where their
+    noise happens to skip a turn. Each branch transition is stored as its own episode's,
+    labelled with the oracle's real choice (a turn, while the yaw is off) and the pose.
+    Returns the branch's outcome."""
+    obs, _ = env.reset(seed=seed)
+    for action in prefix:
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:  # cannot happen if the replay is faithful
+            raise RuntimeError(f"replaying demonstration seed {seed} ended early: the "
+                               "environment is not deterministic")
+    while True:
+        expert, pose = int(oracle.act()), pose_target(oracle)
+        action = unturned_action(env, oracle)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated, truncated,
+                   expert_action=expert, pose_target=pose)
+        if terminated or truncated:
+            return info["outcome"]
+        obs = next_obs

@@ -83,6 +83,12 @@ class TrainingConfig:
                                 "instead of the oracle's, labelled with the oracle's (DART "
                                 "noise injection: demonstrations that show recoveries)",
                                 ge=0.0, le=1.0)
+    demo_unturned_branches: bool = param(False, "after each demonstration in which the "
+                                         "oracle turns, also record the branch from its "
+                                         "first turn state that never turns: descends and "
+                                         "closes unaligned, as the trained policy's cube "
+                                         "failures do (labelled with the oracle's turns; "
+                                         "see graspq/learning/demonstrations.py)")
     demo_fraction: float = param(0.25, "share of each batch drawn from the demonstrations "
                                  "(when demo_episodes > 0)", ge=0.0, le=1.0)
     demo_margin: float = param(0.0, "DQfD large-margin loss on demonstrations: margin of the "

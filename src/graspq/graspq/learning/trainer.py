@@ -144,7 +144,10 @@ class Trainer:
                                        training.views, camera.depth_near_m, camera.depth_far_m)
         self.demos = None
         if training.demo_episodes:
-            self.demos = ReplayBuffer(training.demo_episodes * (env_config.max_steps + 1),
+            # A branch replays a prefix of its episode and stops at max_steps in all, so
+            # an episode and its branch together fit in two episodes' room.
+            room = 2 if training.demo_unturned_branches else 1
+            self.demos = ReplayBuffer(room * training.demo_episodes * (env_config.max_steps + 1),
                                       camera.image_size, training.views, camera.depth_near_m,
                                       camera.depth_far_m)
         # DAgger-style teacher: reads the env's privileged state, so it labels the state the
@@ -293,10 +296,12 @@ class Trainer:
         cfg = self.training
         seeds = (episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
                  for index in range(cfg.demo_episodes))
-        successes = record_oracle_episodes(self.env, self.demos, seeds, cfg.demo_epsilon,
-                                           np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]))
+        successes, branches = record_oracle_episodes(
+            self.env, self.demos, seeds, cfg.demo_epsilon,
+            np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]), cfg.demo_unturned_branches)
+        with_branches = f", {branches} unturned branches" if cfg.demo_unturned_branches else ""
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
-                 f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes), "
+                 f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes){with_branches}, "
                  f"{len(self.demos)} transitions")
         if cfg.margin_balance > 0:
             weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))

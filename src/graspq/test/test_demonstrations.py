@@ -1,0 +1,67 @@
+"""Oracle demonstrations and their unturned branches, recorded in a real MuJoCo scene."""
+
+import math
+
+import numpy as np
+
+from graspq.actions import Action
+from graspq.learning.demonstrations import TURNS, record_oracle_episodes
+from graspq.learning.replay import ReplayBuffer
+from graspq.sim.oracle import OraclePolicy
+
+
+def stored_episodes(buffer: ReplayBuffer) -> list[dict[str, np.ndarray]]:
+    """The buffer's transitions split into episodes, in the order they were added."""
+    arrays = buffer._arrays()
+    episodes, slots = [], []
+    for slot in np.flatnonzero(arrays["valid"]):
+        slots.append(slot)
+        if arrays["terminated"][slot] or arrays["truncated"][slot]:
+            index = np.array(slots)
+            episodes.append({key: arrays[key][index] for key in
+                             ("overhead", "wrist", "action", "expert", "terminated", "reward")})
+            slots = []
+    return episodes
+
+
+def turned_cube_seeds(env, count: int) -> list[int]:
+    """Env seeds whose object is a cube the oracle must turn more than 20 deg to."""
+    oracle, seeds = OraclePolicy(env), []
+    for seed in range(200):
+        env.reset(seed=seed)
+        if env.object_spec.kind == "cube" and abs(math.degrees(oracle.yaw_error())) > 20:
+            seeds.append(seed)
+            if len(seeds) == count:
+                return seeds
+    raise AssertionError("no turned cube in 200 seeds")
+
+
+def test_each_turning_demonstration_gets_a_branch_that_never_turns(env):
+    seeds = turned_cube_seeds(env, 2)
+    camera = env.config.camera
+    buffer = ReplayBuffer(500, camera.image_size, "multi", camera.depth_near_m,
+                          camera.depth_far_m)
+    successes, branches = record_oracle_episodes(env, buffer, seeds, 0.0,
+                                                 np.random.default_rng(0),
+                                                 unturned_branches=True)
+    assert branches == 2 and successes == 2  # the noise-free oracle picks both cubes
+    episodes = stored_episodes(buffer)
+    assert len(episodes) == 4  # each demonstration, then its branch
+    for demo, branch in zip(episodes[::2], episodes[1::2], strict=True):
+        first_turn = int(np.flatnonzero(np.isin(demo["action"], TURNS))[0])
+        # The branch starts in the state where the oracle first turned: the replay of the
+        # episode's prefix reproduces its camera images exactly.
+        np.testing.assert_array_equal(branch["overhead"][0], demo["overhead"][first_turn])
+        np.testing.assert_array_equal(branch["wrist"][0], demo["wrist"][first_turn])
+        assert not np.isin(branch["action"], TURNS).any()
+        assert branch["expert"][0] in TURNS  # labelled with the turn it skips
+        assert branch["action"][-1] == Action.CLOSE and branch["terminated"][-1]
+
+
+def test_without_branches_nothing_but_the_demonstrations_is_stored(env):
+    seeds = turned_cube_seeds(env, 1)
+    camera = env.config.camera
+    buffer = ReplayBuffer(200, camera.image_size, "multi", camera.depth_near_m,
+                          camera.depth_far_m)
+    assert record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0)) == (1, 0)
+    assert len(stored_episodes(buffer)) == 1
