@@ -41,11 +41,15 @@ def test_each_turning_demonstration_gets_a_branch_that_never_turns(env):
     camera = env.config.camera
     buffer = ReplayBuffer(500, camera.image_size, "multi", camera.depth_near_m,
                           camera.depth_far_m)
-    successes, branches = record_oracle_episodes(env, buffer, seeds, 0.0,
-                                                 np.random.default_rng(0),
-                                                 unturned_branches=True)
-    assert branches == 2 and successes == 2  # the noise-free oracle picks both cubes
+    counts = record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0),
+                                    unturned_branches=True)
+    assert counts.branches == 2 and counts.successes == 2  # the oracle picks both cubes
     episodes = stored_episodes(buffer)
+    # The branch picks count the branches whose final close earned the success reward.
+    rewards = env.config.rewards
+    picked = (rewards.success + rewards.partial) / 2  # between the two rewards of a close
+    assert counts.branch_successes == sum(branch["reward"][-1] > picked
+                                          for branch in episodes[1::2])
     assert len(episodes) == 4  # each demonstration, then its branch
     for demo, branch in zip(episodes[::2], episodes[1::2], strict=True):
         first_turn = int(np.flatnonzero(np.isin(demo["action"], TURNS))[0])
@@ -63,5 +67,5 @@ def test_without_branches_nothing_but_the_demonstrations_is_stored(env):
     camera = env.config.camera
     buffer = ReplayBuffer(200, camera.image_size, "multi", camera.depth_near_m,
                           camera.depth_far_m)
-    assert record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0)) == (1, 0)
+    assert record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0)) == (1, 0, 0)
     assert len(stored_episodes(buffer)) == 1

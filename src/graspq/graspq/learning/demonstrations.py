@@ -7,6 +7,7 @@ The trainer's demonstrations (``demo_episodes``, ``demo_epsilon``,
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,9 +20,18 @@ from graspq.sim.oracle import OraclePolicy
 TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
 
 
+class DemoCounts(NamedTuple):
+    """What a recording produced: the episodes that picked their object, the unturned
+    branches recorded and the branches that picked it all the same."""
+
+    successes: int
+    branches: int = 0
+    branch_successes: int = 0
+
+
 def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Iterable[int],
                            epsilon: float, rng: np.random.Generator,
-                           unturned_branches: bool = False) -> tuple[int, int]:
+                           unturned_branches: bool = False) -> DemoCounts:
     """One episode per env seed, acting like the oracle but taking a random action with
     probability ``epsilon`` (DART noise injection, Laskey et al. 2017: the episodes also show
     recoveries from wrong moves). Every transition is stored with the oracle's choice in its
@@ -29,10 +39,9 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
     ``pose_target`` (:mod:`graspq.learning.pose`).
 
     With ``unturned_branches``, each episode in which the oracle asks for a turn is followed
-    by a branch from that state (:func:`record_unturned_branch`). Returns how many episodes
-    ended in a successful pick, and how many branches were recorded."""
+    by a branch from that state (:func:`record_unturned_branch`)."""
     oracle = OraclePolicy(env)
-    successes = branches = 0
+    successes = branches = branch_successes = 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
         actions: list[int] = []
@@ -51,9 +60,10 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
             obs, done = next_obs, terminated or truncated
         successes += info["outcome"] == "success"
         if unturned_branches and first_turn is not None:
-            record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn])
+            outcome = record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn])
             branches += 1
-    return successes, branches
+            branch_successes += outcome == "success"
+    return DemoCounts(successes, branches, branch_successes)
 
 
 def unturned_action(env: BaxterGraspEnv, oracle: OraclePolicy) -> int:

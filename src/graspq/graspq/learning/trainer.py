@@ -296,12 +296,15 @@ class Trainer:
         cfg = self.training
         seeds = (episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
                  for index in range(cfg.demo_episodes))
-        successes, branches = record_oracle_episodes(
+        counts = record_oracle_episodes(
             self.env, self.demos, seeds, cfg.demo_epsilon,
             np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]), cfg.demo_unturned_branches)
-        with_branches = f", {branches} unturned branches" if cfg.demo_unturned_branches else ""
+        with_branches = (f", {counts.branches} unturned branches "
+                         f"({counts.branch_successes} picked without the turn)"
+                         if cfg.demo_unturned_branches else "")
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
-                 f"(demo_epsilon {cfg.demo_epsilon:g}, {successes} successes){with_branches}, "
+                 f"(demo_epsilon {cfg.demo_epsilon:g}, {counts.successes} successes)"
+                 f"{with_branches}, "
                  f"{len(self.demos)} transitions")
         if cfg.margin_balance > 0:
             weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))
