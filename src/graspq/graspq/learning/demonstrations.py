@@ -6,7 +6,7 @@ The trainer's demonstrations (``demo_episodes``, ``demo_epsilon``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -18,6 +18,27 @@ from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 
 TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
+
+
+class _StoredStep(NamedTuple):
+    expert: int  # the oracle's choice in the state the step left
+    action: int  # the action taken
+    next_obs: dict[str, np.ndarray]
+    done: bool
+    info: dict
+
+
+def _store_labelled_step(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: ReplayBuffer,
+                         obs: dict[str, np.ndarray],
+                         choose: Callable[[int], int]) -> _StoredStep:
+    """Ask the oracle for its choice and the pose in the current state, take
+    ``choose(expert)``, and store the transition with both labels."""
+    expert, pose = int(oracle.act()), pose_target(oracle)
+    action = choose(expert)
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    buffer.add(obs, action, reward, next_obs, terminated, truncated,
+               expert_action=expert, pose_target=pose)
+    return _StoredStep(expert, action, next_obs, terminated or truncated, info)
 
 
 class DemoCounts(NamedTuple):
@@ -41,6 +62,10 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
     With ``unturned_branches``, each episode in which the oracle asks for a turn is followed
     by a branch from that state (:func:`record_unturned_branch`)."""
     oracle = OraclePolicy(env)
+
+    def noisy(expert: int) -> int:
+        return int(epsilon_greedy(lambda: expert, epsilon, env.action_space.n, rng))
+
     successes = branches = branch_successes = 0
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
@@ -48,17 +73,12 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
         first_turn: int | None = None  # steps taken before the oracle first asked to turn
         done = False
         while not done:
-            expert, pose = int(oracle.act()), pose_target(oracle)
-            if first_turn is None and expert in TURNS:
+            step = _store_labelled_step(env, oracle, buffer, obs, noisy)
+            if first_turn is None and step.expert in TURNS:
                 first_turn = len(actions)
-            action = epsilon_greedy(lambda expert=expert: expert, epsilon, env.action_space.n,
-                                    rng)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            buffer.add(obs, action, reward, next_obs, terminated, truncated,
-                       expert_action=expert, pose_target=pose)
-            actions.append(action)
-            obs, done = next_obs, terminated or truncated
-        successes += info["outcome"] == "success"
+            actions.append(step.action)
+            obs, done = step.next_obs, step.done
+        successes += step.info["outcome"] == "success"
         if unturned_branches and first_turn is not None:
             outcome = record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn])
             branches += 1
@@ -66,12 +86,11 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
     return DemoCounts(successes, branches, branch_successes)
 
 
-def unturned_action(env: BaxterGraspEnv, oracle: OraclePolicy) -> int:
-    """The oracle's action with every turn replaced by what a policy that skips the turn
-    does: descend, or close once it cannot descend further."""
-    action = oracle.act()
-    if action not in TURNS:
-        return int(action)
+def unturned_action(env: BaxterGraspEnv, expert: int) -> int:
+    """The oracle's action ``expert`` with a turn replaced by what a policy that skips the
+    turn does: descend, or close once it cannot descend further."""
+    if expert not in TURNS:
+        return expert
     position, yaw_offset = env.fingertip_command
     below = position - [0.0, 0.0, env.config.actions.translation_step_m]
     return int(Action.MINUS_Z if env.in_workspace(below, yaw_offset) else Action.CLOSE)
@@ -94,11 +113,8 @@ def record_unturned_branch(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: Re
             raise RuntimeError(f"replaying demonstration seed {seed} ended early: the "
                                "environment is not deterministic")
     while True:
-        expert, pose = int(oracle.act()), pose_target(oracle)
-        action = unturned_action(env, oracle)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated, truncated,
-                   expert_action=expert, pose_target=pose)
-        if terminated or truncated:
-            return info["outcome"]
-        obs = next_obs
+        step = _store_labelled_step(env, oracle, buffer, obs,
+                                    lambda expert: unturned_action(env, expert))
+        if step.done:
+            return step.info["outcome"]
+        obs = step.next_obs
