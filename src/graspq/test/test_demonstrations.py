@@ -6,7 +6,8 @@ import numpy as np
 
 from graspq.actions import Action
 from graspq.learning.demonstrations import TURNS, record_oracle_episodes
-from graspq.learning.replay import ReplayBuffer
+from graspq.learning.pose import decode_pose
+from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.sim.oracle import OraclePolicy
 
 
@@ -19,17 +20,20 @@ def stored_episodes(buffer: ReplayBuffer) -> list[dict[str, np.ndarray]]:
         if arrays["terminated"][slot] or arrays["truncated"][slot]:
             index = np.array(slots)
             episodes.append({key: arrays[key][index] for key in
-                             ("overhead", "wrist", "action", "expert", "terminated", "reward")})
+                             ("overhead", "wrist", "action", "expert", "terminated", "reward",
+                              "tie", "pose")})
             slots = []
     return episodes
 
 
-def turned_cube_seeds(env, count: int) -> list[int]:
-    """Env seeds whose object is a cube the oracle must turn more than 20 deg to."""
+def turned_cube_seeds(env, count: int, least_deg: float = 20.0,
+                      most_deg: float = 45.0) -> list[int]:
+    """Env seeds whose object is a cube the oracle must turn ``least_deg`` to ``most_deg``."""
     oracle, seeds = OraclePolicy(env), []
     for seed in range(200):
         env.reset(seed=seed)
-        if env.object_spec.kind == "cube" and abs(math.degrees(oracle.yaw_error())) > 20:
+        if (env.object_spec.kind == "cube"
+                and least_deg < abs(math.degrees(oracle.yaw_error())) <= most_deg):
             seeds.append(seed)
             if len(seeds) == count:
                 return seeds
@@ -69,3 +73,29 @@ def test_without_branches_nothing_but_the_demonstrations_is_stored(env):
                           camera.depth_far_m)
     assert record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0)) == (1, 0, 0)
     assert len(stored_episodes(buffer)) == 1
+
+
+def test_turn_ties_label_the_opposite_turn_where_the_cube_is_as_near_either_way(env):
+    # A cube 38-45 deg off (three turns either way) and one 20-37.5 deg off (no tie).
+    seeds = turned_cube_seeds(env, 1, least_deg=39.0) + turned_cube_seeds(env, 1, most_deg=36.0)
+    camera = env.config.camera
+    for ties_on in (True, False):
+        buffer = ReplayBuffer(500, camera.image_size, "multi", camera.depth_near_m,
+                              camera.depth_far_m)
+        record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0),
+                               unturned_branches=True, turn_ties=ties_on)
+        tied_states = 0
+        for episode in stored_episodes(buffer):
+            _, yaw_to_turn = decode_pose(episode["pose"])
+            for expert, tie, yaw in zip(episode["expert"], episode["tie"], yaw_to_turn,
+                                        strict=True):
+                beyond = abs(math.degrees(yaw)) > 45.0 - env.config.actions.yaw_step_deg / 2
+                if ties_on and expert in TURNS and beyond:
+                    assert tie == (Action.MINUS_YAW if expert == Action.PLUS_YAW
+                                   else Action.PLUS_YAW)
+                    tied_states += 1
+                else:
+                    assert tie == NO_EXPERT
+        # The 39+ deg cube's demonstration and its branch are labelled tied where they start
+        # turning; without the key nothing is.
+        assert (tied_states >= 2) == ties_on

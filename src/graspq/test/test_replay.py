@@ -263,7 +263,7 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
 
 def test_nbytes_and_describe() -> None:
     buffer = ReplayBuffer(capacity=999, image_size=64)
-    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4
+    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4 + 8
     assert buffer.nbytes == 1000 * per_slot
     text = buffer.describe()
     assert "0/999 transitions" in text and "MiB" in text and "64x64" in text
@@ -368,24 +368,31 @@ def test_expert_labels_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     buffer = ReplayBuffer(capacity=20, image_size=4)
     frames = [make_obs(rng, 4, 0, t) for t in range(6)]
-    labels = [3, NO_EXPERT, 8, 0, 5]
-    for t, label in enumerate(labels):
+    labels = [3, NO_EXPERT, 8, 6, 5]
+    ties = [NO_EXPERT, NO_EXPERT, NO_EXPERT, 7, NO_EXPERT]
+    for t, (label, tie) in enumerate(zip(labels, ties, strict=True)):
         buffer.add(frames[t], t % 9, 0.0, frames[t + 1], terminated=t == len(labels) - 1,
-                   truncated=False, expert_action=label)
+                   truncated=False, expert_action=label, expert_tie=tie)
     batch = buffer.sample(64, np.random.default_rng(0))
-    by_step = {int(step): int(label) for step, label in
-               zip(batch.obs["motor"][:, 1], batch.expert_actions, strict=True)}
-    assert by_step == dict(enumerate(labels))  # each step keeps its own label
+    by_step = {int(step): (int(label), int(tie)) for step, label, tie in
+               zip(batch.obs["motor"][:, 1], batch.expert_actions, batch.expert_ties,
+                   strict=True)}
+    assert by_step == dict(enumerate(zip(labels, ties, strict=True)))  # each step its own
     path = tmp_path / "replay.npz"
     buffer.save(path)
     loaded = ReplayBuffer.from_file(path)
     again = loaded.sample(64, np.random.default_rng(0))
     np.testing.assert_array_equal(again.expert_actions, batch.expert_actions)
+    np.testing.assert_array_equal(again.expert_ties, batch.expert_ties)
     with pytest.raises(ValueError, match="expert_action"):
         buffer.add(frames[0], 0, 0.0, frames[1], False, False, expert_action=-2)
+    with pytest.raises(ValueError, match="expert_tie must differ"):
+        buffer.add(frames[0], 0, 0.0, frames[1], False, False, expert_action=6, expert_tie=6)
+    with pytest.raises(ValueError, match="expert_tie needs"):
+        buffer.add(frames[0], 0, 0.0, frames[1], False, False, expert_tie=6)
     assert len(buffer) == len(labels)
-    # Labels 0, 3, 5, 8 once each; the unlabelled step is not counted.
-    np.testing.assert_array_equal(buffer.label_counts(9), [1, 0, 0, 1, 0, 1, 0, 0, 1])
+    # Labels 3, 5, 6, 8 once each; the unlabelled step and the tie are not counted.
+    np.testing.assert_array_equal(buffer.label_counts(9), [0, 0, 0, 1, 0, 1, 1, 0, 1])
 
 
 def test_pose_targets_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
@@ -408,12 +415,12 @@ def test_pose_targets_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
     assert len(buffer) == len(targets)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
-    """A buffer saved before expert labels (version 1) or pose targets (2) existed still
-    resumes: what it lacks is unlabelled (-1, NaN)."""
+    """A buffer saved before expert labels (version 1), pose targets (2) or tied labels (3)
+    existed still resumes: what it lacks is unlabelled (-1, NaN)."""
     path = filled_file(tmp_path)
-    dropped = {"expert", "pose"} if version == 1 else {"pose"}
+    dropped = {1: {"expert", "pose", "tie"}, 2: {"pose", "tie"}, 3: {"tie"}}[version]
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files if key not in dropped}
     arrays["format_version"] = np.int64(version)
@@ -422,7 +429,7 @@ def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
     loaded = ReplayBuffer.from_file(old)
     assert len(loaded) == 6
     batch = loaded.sample(32, np.random.default_rng(0))
-    assert (batch.expert_actions == NO_EXPERT).all()
+    assert (batch.expert_actions == NO_EXPERT).all() and (batch.expert_ties == NO_EXPERT).all()
     assert batch.pose_targets.shape == (32, POSE_TARGETS) and np.isnan(batch.pose_targets).all()
     arrays["format_version"] = np.int64(FORMAT_VERSION + 1)
     np.savez(old, **arrays)

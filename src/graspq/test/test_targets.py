@@ -160,6 +160,24 @@ def test_weighted_margin_loss_scales_each_row() -> None:
     assert q.grad.tolist() == [[0.0, 0.0, 0.0], [0.25, 0.0, -0.25]]
 
 
+def test_margin_loss_with_a_tied_label_accepts_either_action() -> None:
+    q = torch.tensor([[1.0, 2.0, 0.5, 0.0], [3.0, 0.0, 2.5, 1.0], [0.0, 1.0, 0.9, 0.2]],
+                     requires_grad=True)
+    # Row 0, expert 1, tie 2: max(1 + 0.8, 2, 0.5, 0 + 0.8) - max(2, 0.5) = 0.
+    # Row 1, expert 2, tie 3: max(3 + 0.8, 0 + 0.8, 2.5, 1) - max(2.5, 1) = 1.3.
+    # Row 2, expert 2, no tie: max(0.8, 1.8, 0.9, 1.0) - 0.9 = 0.9 (the plain loss).
+    loss = margin_loss(q, torch.tensor([1, 2, 2]), 0.8, ties=torch.tensor([2, 3, -1]))
+    assert loss.item() == pytest.approx((0 + 1.3 + 0.9) / 3)
+    loss.backward()
+    # Row 1: the better of the pair (action 2) takes the gradient, not the tie (action 3).
+    assert q.grad[1].tolist() == pytest.approx([1 / 3, 0.0, -1 / 3, 0.0])
+    assert q.grad[2].tolist() == pytest.approx([0.0, 1 / 3, -1 / 3, 0.0])
+    # A tie on the lower action changes nothing where the expert already leads.
+    plain = margin_loss(q.detach(), torch.tensor([1, 2, 2]), 0.8)
+    no_ties = margin_loss(q.detach(), torch.tensor([1, 2, 2]), 0.8, ties=torch.tensor([-1] * 3))
+    assert no_ties.item() == pytest.approx(plain.item())
+
+
 def test_label_balance_weights_by_hand() -> None:
     # Shares 0.75 / 0.25 / 0 (the unseen action counts as seen once: share 1/8).
     counts = np.array([6, 2, 0])

@@ -16,7 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from graspq.config import ConfigError
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
-from graspq.learning.pose import pose_target
+from graspq.learning.pose import decode_pose, pose_target
+from graspq.learning.replay import NO_EXPERT
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.learning.trainer import Trainer, episode_seed
 from graspq.sim.env import BaxterGraspEnv
@@ -192,8 +193,8 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
-    for key in ("demo_epsilon", "demo_unturned_branches", "expert_labels", "margin_balance",
-                "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
+    for key in ("demo_epsilon", "demo_unturned_branches", "expert_labels", "expert_turn_ties",
+                "margin_balance", "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -205,7 +206,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.fingertip_features is False
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
-    assert training.demo_unturned_branches is False
+    assert training.demo_unturned_branches is False and training.expert_turn_ties is False
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)
@@ -354,3 +355,34 @@ def test_unturned_branches_are_recorded_beside_the_demonstrations(tmp_path):
     arrays = trainer.demos._arrays()
     ends = arrays["valid"] & (arrays["terminated"] | arrays["truncated"])
     assert ends.sum() == 6 + branches
+
+
+def test_turn_ties_label_both_buffers_where_the_cube_is_as_near_either_way(tmp_path):
+    config = dataclasses.replace(TINY, episodes=1, demo_episodes=30, demo_unturned_branches=True,
+                                 expert_labels=True, pose_loss_weight=0.5,
+                                 expert_turn_ties=True)
+    # Episodes long enough for the oracle to reach the turn height.
+    lines: list[str] = []
+    trainer = Trainer(config, dataclasses.replace(TINY_ENV, max_steps=40), tmp_path / "run",
+                      log=lines.append)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    half_step = TINY_ENV.actions.yaw_step_deg / 2
+    tied = 0
+    for buffer in (trainer.demos, trainer.replay):
+        arrays = buffer._arrays()
+        valid = arrays["valid"]
+        expert, tie = arrays["expert"][valid], arrays["tie"][valid]
+        _, yaw_to_turn = decode_pose(arrays["pose"][valid])
+        turns = np.isin(expert, (6, 7))  # PLUS_YAW, MINUS_YAW
+        beyond = np.abs(np.degrees(yaw_to_turn)) > 45.0 - half_step
+        # A tie exactly where a turn label meets a cube as near either way: the other turn.
+        np.testing.assert_array_equal(tie != NO_EXPERT, turns & beyond)
+        np.testing.assert_array_equal(tie[tie != NO_EXPERT], 13 - expert[tie != NO_EXPERT])
+        tied += int((tie != NO_EXPERT).sum())
+        assert buffer.tied_label_count() == int((tie != NO_EXPERT).sum())
+    assert tied > 0
+    reported = f"({trainer.demos.tied_label_count()} with both turns as labels)"
+    assert any(reported in line for line in lines)

@@ -108,7 +108,8 @@ class QAgent:
         (Hester et al. 2018, eq. 2) pushes the expert's action at least the margin above
         every other action on every row that has an expert label: the demonstrations (whose
         label is the action taken) and, with ``expert_labels``, the agent's own transitions
-        labelled by the teacher (DAgger, Ross et al. 2011). If ``pose_loss_weight`` > 0, the
+        labelled by the teacher (DAgger, Ross et al. 2011). A row with a tied label
+        (``expert_turn_ties``) accepts either action. If ``pose_loss_weight`` > 0, the
         auxiliary pose loss (:mod:`graspq.learning.pose`) covers every row with a pose target.
         """
         cfg = self.config
@@ -144,8 +145,9 @@ class QAgent:
         labelled = torch.as_tensor(batch.expert_actions != NO_EXPERT)
         if cfg.demo_margin > 0 and bool(labelled.any()):
             expert = torch.as_tensor(batch.expert_actions)[labelled]
+            ties = torch.as_tensor(batch.expert_ties)[labelled]
             weights = None if self.label_weights is None else self.label_weights[expert]
-            parts["margin"] = margin_loss(q[labelled], expert, cfg.demo_margin, weights)
+            parts["margin"] = margin_loss(q[labelled], expert, cfg.demo_margin, weights, ties)
             loss = loss + parts["margin"]
         self.loss_parts = {name: float(value.detach()) for name, value in parts.items()}
         self.optimizer.zero_grad(set_to_none=True)
@@ -200,7 +202,8 @@ def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
         steps=np.concatenate([first.steps, second.steps]),
         indices=np.concatenate([first.indices, second.indices]),
         expert_actions=np.concatenate([first.expert_actions, second.expert_actions]),
-        pose_targets=np.concatenate([first.pose_targets, second.pose_targets]))
+        pose_targets=np.concatenate([first.pose_targets, second.pose_targets]),
+        expert_ties=np.concatenate([first.expert_ties, second.expert_ties]))
 
 
 def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
@@ -217,4 +220,5 @@ def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: 
         rewards=np.array([reward], np.float32), next_obs=batched(next_obs),
         terminated=np.array([terminated]), truncated=np.array([truncated]),
         steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64),
-        expert_actions=np.full(1, NO_EXPERT, np.int64), pose_targets=NO_POSE[None].copy())
+        expert_actions=np.full(1, NO_EXPERT, np.int64), pose_targets=NO_POSE[None].copy(),
+        expert_ties=np.full(1, NO_EXPERT, np.int64))

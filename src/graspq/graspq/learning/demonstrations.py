@@ -1,7 +1,8 @@
 """Scripted-oracle episodes recorded into a replay buffer, every step labelled by the oracle.
 
 The trainer's demonstrations (``demo_episodes``, ``demo_epsilon``,
-``demo_unturned_branches``) and ``tools/imitation_probe.py`` record through this module.
+``demo_unturned_branches``) and ``tools/imitation_probe.py`` record through this module; the
+trainer's labels of the agent's own states come from :func:`oracle_labels` too.
 """
 
 from __future__ import annotations
@@ -13,11 +14,27 @@ import numpy as np
 
 from graspq.actions import Action, epsilon_greedy
 from graspq.learning.pose import pose_target
-from graspq.learning.replay import ReplayBuffer
+from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 
 TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
+
+
+class OracleLabels(NamedTuple):
+    """What the oracle says about the current state, as the replay buffer stores it."""
+
+    expert: int  # its choice
+    tie: int  # another action as good (the other turn, with expert_turn_ties), or NO_EXPERT
+    pose: np.ndarray  # the pose target (graspq.learning.pose)
+
+
+def oracle_labels(oracle: OraclePolicy, turn_ties: bool) -> OracleLabels:
+    """The oracle's labels of the env's current state; ``turn_ties`` also names the turn
+    opposite its own where that one is as good (:meth:`OraclePolicy.tied_turn`)."""
+    expert = oracle.act()
+    tie = oracle.tied_turn(expert) if turn_ties else None
+    return OracleLabels(int(expert), NO_EXPERT if tie is None else int(tie), pose_target(oracle))
 
 
 class _StoredStep(NamedTuple):
@@ -29,16 +46,16 @@ class _StoredStep(NamedTuple):
 
 
 def _store_labelled_step(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: ReplayBuffer,
-                         obs: dict[str, np.ndarray],
-                         choose: Callable[[int], int]) -> _StoredStep:
-    """Ask the oracle for its choice and the pose in the current state, take
-    ``choose(expert)``, and store the transition with both labels."""
-    expert, pose = int(oracle.act()), pose_target(oracle)
-    action = choose(expert)
+                         obs: dict[str, np.ndarray], choose: Callable[[int], int],
+                         turn_ties: bool) -> _StoredStep:
+    """Ask the oracle for its labels of the current state (:func:`oracle_labels`), take
+    ``choose(expert)``, and store the transition with the labels."""
+    labels = oracle_labels(oracle, turn_ties)
+    action = choose(labels.expert)
     next_obs, reward, terminated, truncated, info = env.step(action)
     buffer.add(obs, action, reward, next_obs, terminated, truncated,
-               expert_action=expert, pose_target=pose)
-    return _StoredStep(expert, action, next_obs, terminated or truncated, info)
+               expert_action=labels.expert, pose_target=labels.pose, expert_tie=labels.tie)
+    return _StoredStep(labels.expert, action, next_obs, terminated or truncated, info)
 
 
 class DemoCounts(NamedTuple):
@@ -52,7 +69,8 @@ class DemoCounts(NamedTuple):
 
 def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Iterable[int],
                            epsilon: float, rng: np.random.Generator,
-                           unturned_branches: bool = False) -> DemoCounts:
+                           unturned_branches: bool = False,
+                           turn_ties: bool = False) -> DemoCounts:
     """One episode per env seed, acting like the oracle but taking a random action with
     probability ``epsilon`` (DART noise injection, Laskey et al. 2017: the episodes also show
     recoveries from wrong moves). Every transition is stored with the oracle's choice in its
@@ -60,7 +78,8 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
     ``pose_target`` (:mod:`graspq.learning.pose`).
 
     With ``unturned_branches``, each episode in which the oracle asks for a turn is followed
-    by a branch from that state (:func:`record_unturned_branch`)."""
+    by a branch from that state (:func:`record_unturned_branch`). With ``turn_ties``, a
+    turn label also names the opposite turn where that one is as good (``expert_tie``)."""
     oracle = OraclePolicy(env)
 
     def noisy(expert: int) -> int:
@@ -73,14 +92,15 @@ def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Ite
         first_turn: int | None = None  # steps taken before the oracle first asked to turn
         done = False
         while not done:
-            step = _store_labelled_step(env, oracle, buffer, obs, noisy)
+            step = _store_labelled_step(env, oracle, buffer, obs, noisy, turn_ties)
             if first_turn is None and step.expert in TURNS:
                 first_turn = len(actions)
             actions.append(step.action)
             obs, done = step.next_obs, step.done
         successes += step.info["outcome"] == "success"
         if unturned_branches and first_turn is not None:
-            outcome = record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn])
+            outcome = record_unturned_branch(env, oracle, buffer, seed, actions[:first_turn],
+                                             turn_ties)
             branches += 1
             branch_successes += outcome == "success"
     return DemoCounts(successes, branches, branch_successes)
@@ -97,15 +117,15 @@ def unturned_action(env: BaxterGraspEnv, expert: int) -> int:
 
 
 def record_unturned_branch(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: ReplayBuffer,
-                           seed: int, prefix: list[int]) -> str:
+                           seed: int, prefix: list[int], turn_ties: bool = False) -> str:
     """Replay an episode's first ``len(prefix)`` actions (reset and physics are deterministic,
     so this returns to the state where the oracle first asked to turn), then go on without
     ever turning: the oracle's moves with each turn replaced by a descent, and a close at
     the bottom (:func:`unturned_action`). The trained policy's commonest cube failure is
     this path (docs/results_branches.md); the demonstrations alone show it only where their
     noise happens to skip a turn. Each branch transition is stored as its own episode's,
-    labelled with the oracle's real choice (a turn, while the yaw is off) and the pose.
-    Returns the branch's outcome."""
+    labelled with the oracle's real choice (a turn, while the yaw is off) and the pose (and
+    with ``turn_ties``, the tied turn). Returns the branch's outcome."""
     obs, _ = env.reset(seed=seed)
     for action in prefix:
         obs, _, terminated, truncated, _ = env.step(action)
@@ -114,7 +134,7 @@ def record_unturned_branch(env: BaxterGraspEnv, oracle: OraclePolicy, buffer: Re
                                "environment is not deterministic")
     while True:
         step = _store_labelled_step(env, oracle, buffer, obs,
-                                    lambda expert: unturned_action(env, expert))
+                                    lambda expert: unturned_action(env, expert), turn_ties)
         if step.done:
             return step.info["outcome"]
         obs = step.next_obs

@@ -20,9 +20,10 @@ transitions; :meth:`ReplayBuffer.describe` reports what is actually held.
 Expert labels (optional): each transition may carry the action a scripted teacher would have
 taken in its observation (``expert_action`` of :meth:`ReplayBuffer.add`; -1 = none). The
 learner's large-margin loss uses them (DQfD on demonstrations, and DAgger-style labels on the
-agent's own states when ``expert_labels`` is on). Likewise each may carry a pose target (the
-object's pose relative to the gripper, NaN = none) for the auxiliary pose loss
-(:mod:`graspq.learning.pose`).
+agent's own states when ``expert_labels`` is on), and a second action the teacher rates as
+good (``expert_tie``: the other turn where a cube is as near either way; -1 = none).
+Likewise each may carry a pose target (the object's pose relative to the gripper, NaN =
+none) for the auxiliary pose loss (:mod:`graspq.learning.pose`).
 
 n-step returns are computed at sample time (``sample(..., n_step=n, gamma=g)``) by walking
 forward through the ring: the window stops early at the end of the episode or at the newest
@@ -46,10 +47,11 @@ from graspq.learning.pose import NO_POSE, POSE_TARGETS
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY, encode_overhead
 from graspq.sim.settings import CameraConfig
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change.
 Version 1 files (no expert labels) still load, with every label -1; versions 1 and 2 (no
-pose targets) with every pose target unknown (NaN)."""
+pose targets) with every pose target unknown (NaN); versions 1 to 3 (no tied labels) with
+every tie -1."""
 NO_EXPERT = -1
 """Expert label of a transition no teacher labelled."""
 
@@ -59,8 +61,9 @@ VIEWS: tuple[str, ...] = ("multi", "single")
 _META_KEYS = ("format_version", "capacity", "image_size", "views", "depth_bounds_m", "head",
               "written", "pending", "num_added")
 _FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid",
-               "expert", "pose")
-_V2_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "pose")
+               "expert", "pose", "tie")
+_V3_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "tie")
+_V2_FRAME_KEYS = tuple(key for key in _V3_FRAME_KEYS if key != "pose")
 _V1_FRAME_KEYS = tuple(key for key in _V2_FRAME_KEYS if key != "expert")
 
 
@@ -89,6 +92,9 @@ class ReplayBatch(NamedTuple):
     pose_targets: np.ndarray
     """float32 (B, POSE_TARGETS): the object's pose relative to the gripper in ``obs``
     (:mod:`graspq.learning.pose`), NaN where unlabelled."""
+    expert_ties: np.ndarray
+    """int64 (B,): another action the teacher rates as good as ``expert_actions``, or
+    ``NO_EXPERT``."""
 
 
 def _human_bytes(n: int) -> str:
@@ -153,6 +159,7 @@ class ReplayBuffer:
         self._valid = np.zeros(slots, bool)  # slot holds a transition to slot + 1
         self._expert = np.full(slots, NO_EXPERT, np.int64)
         self._pose = np.full((slots, POSE_TARGETS), np.nan, np.float32)
+        self._tie = np.full(slots, NO_EXPERT, np.int64)
         self._head = 0  # next slot to write
         self._written = 0  # slots written at least once (they are 0 .. written - 1)
         self._pending = False  # slot head - 1 is the next_obs of an episode still running
@@ -185,11 +192,15 @@ class ReplayBuffer:
         labels = self._expert[self._valid]
         return np.bincount(labels[labels != NO_EXPERT], minlength=num_actions)
 
+    def tied_label_count(self) -> int:
+        """How many stored transitions carry a second, tied expert label."""
+        return int(np.count_nonzero(self._tie[self._valid] != NO_EXPERT))
+
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,
                   "truncated": self._truncated, "valid": self._valid, "expert": self._expert,
-                  "pose": self._pose}
+                  "pose": self._pose, "tie": self._tie}
         if self._wrist is not None:
             arrays["wrist"] = self._wrist
         return arrays
@@ -240,7 +251,8 @@ class ReplayBuffer:
 
     def add(self, obs: Mapping[str, np.ndarray], action: int, reward: float,
             next_obs: Mapping[str, np.ndarray], terminated: bool, truncated: bool,
-            expert_action: int = NO_EXPERT, pose_target: np.ndarray = NO_POSE) -> None:
+            expert_action: int = NO_EXPERT, pose_target: np.ndarray = NO_POSE,
+            expert_tie: int = NO_EXPERT) -> None:
         """Store one environment step (observation contract of :mod:`graspq.observation`).
 
         Args:
@@ -254,6 +266,9 @@ class ReplayBuffer:
             expert_action: the teacher's action in ``obs`` (``NO_EXPERT`` = unlabelled).
             pose_target: the object's pose relative to the gripper in ``obs``, float
                 (POSE_TARGETS,) (:func:`graspq.learning.pose.pose_target`; NaN = unknown).
+            expert_tie: another action the teacher rates as good as ``expert_action`` in
+                ``obs`` (:meth:`graspq.sim.oracle.OraclePolicy.tied_turn`; ``NO_EXPERT`` =
+                none). Needs ``expert_action``.
 
         Everything is validated before anything is written, so a bad call changes nothing.
         """
@@ -263,10 +278,15 @@ class ReplayBuffer:
             raise ValueError(f"action must be a non-negative int, got {action!r}")
         if not math.isfinite(reward):
             raise ValueError(f"reward must be finite, got {reward!r}")
-        if (isinstance(expert_action, bool) or not isinstance(expert_action, int | np.integer)
-                or expert_action < NO_EXPERT):
-            raise ValueError(f"expert_action must be an action index or {NO_EXPERT}, "
-                             f"got {expert_action!r}")
+        for name, label in (("expert_action", expert_action), ("expert_tie", expert_tie)):
+            if (isinstance(label, bool) or not isinstance(label, int | np.integer)
+                    or label < NO_EXPERT):
+                raise ValueError(f"{name} must be an action index or {NO_EXPERT}, "
+                                 f"got {label!r}")
+        if expert_tie != NO_EXPERT and expert_tie == expert_action:
+            raise ValueError(f"expert_tie must differ from expert_action, both {expert_tie}")
+        if expert_tie != NO_EXPERT and expert_action == NO_EXPERT:
+            raise ValueError("expert_tie needs an expert_action")
         pose = np.asarray(pose_target, np.float32)
         if pose.shape != (POSE_TARGETS,):
             raise ValueError(f"pose_target must be ({POSE_TARGETS},), got {pose.shape}")
@@ -282,6 +302,7 @@ class ReplayBuffer:
         self._truncated[slot] = bool(truncated)
         self._expert[slot] = expert_action
         self._pose[slot] = pose
+        self._tie[slot] = expert_tie
         self._valid[slot] = True
         self._count += 1
         self.num_added += 1
@@ -334,7 +355,8 @@ class ReplayBuffer:
             obs=self._gather(idx), actions=self._action[idx], rewards=rewards,
             next_obs=self._gather(next_slots), terminated=self._terminated[last],
             truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64),
-            expert_actions=self._expert[idx], pose_targets=self._pose[idx])
+            expert_actions=self._expert[idx], pose_targets=self._pose[idx],
+            expert_ties=self._tie[idx])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -380,10 +402,11 @@ class ReplayBuffer:
                 if "format_version" not in data.files:
                     raise _FormatError("missing arrays ['format_version']")
                 version = int(data["format_version"])
-                if version not in (1, 2, FORMAT_VERSION):
+                if version not in (1, 2, 3, FORMAT_VERSION):
                     raise _FormatError(f"format version {version}, this code reads 1 to "
                                        f"{FORMAT_VERSION}")
-                frame_keys = {1: _V1_FRAME_KEYS, 2: _V2_FRAME_KEYS}.get(version, _FRAME_KEYS)
+                frame_keys = {1: _V1_FRAME_KEYS, 2: _V2_FRAME_KEYS,
+                              3: _V3_FRAME_KEYS}.get(version, _FRAME_KEYS)
                 missing = [k for k in _META_KEYS + frame_keys if k not in data.files]
                 if missing:
                     raise _FormatError(f"missing arrays {missing}")
@@ -396,6 +419,8 @@ class ReplayBuffer:
                     frames["expert"] = np.full(written, NO_EXPERT, np.int64)
                 if version <= 2:
                     frames["pose"] = np.full((written, POSE_TARGETS), np.nan, np.float32)
+                if version <= 3:
+                    frames["tie"] = np.full(written, NO_EXPERT, np.int64)
         except FileNotFoundError:
             raise
         except _FormatError as exc:

@@ -34,7 +34,7 @@ VIEWS = ("single", "multi")
 FINAL_EVAL_EPISODES = 90  # 30 per object type
 FINAL_EVAL_SEED = 2_000_000
 REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
-                              "demo_unturned_branches",
+                              "demo_unturned_branches", "expert_turn_ties",
                               "demo_margin", "expert_labels", "margin_balance",
                               "pretrain_updates", "n_step", "replay_capacity", "batch_size",
                               "learning_starts", "target_update_every", "pose_loss_weight",

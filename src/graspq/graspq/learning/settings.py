@@ -89,6 +89,11 @@ class TrainingConfig:
                                          "closes unaligned, as the trained policy's cube "
                                          "failures do (labelled with the oracle's turns; "
                                          "see graspq/learning/demonstrations.py)")
+    expert_turn_ties: bool = param(False, "where a cube is as near aligned turning either "
+                                   "way (yaw still to turn beyond 45 deg less half a turn "
+                                   "step), label both turns as the expert's: the margin loss "
+                                   "accepts either. The oracle picks one by a sign no image "
+                                   "shows near +-45 deg (see graspq/sim/oracle.py)")
     demo_fraction: float = param(0.25, "share of each batch drawn from the demonstrations "
                                  "(when demo_episodes > 0)", ge=0.0, le=1.0)
     demo_margin: float = param(0.0, "DQfD large-margin loss on demonstrations: margin of the "

@@ -139,14 +139,25 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor,
 
 
 def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
+                weights: torch.Tensor | None = None,
+                ties: torch.Tensor | None = None) -> torch.Tensor:
     """DQfD large-margin loss (Hester et al. 2018, eq. 2), mean over rows:
     ``max_a (Q(s, a) + margin * [a != expert]) - Q(s, expert)``. q: (B, A), expert: (B,);
     ``weights`` (B,), if given, scale each row before the mean (see
-    :func:`label_balance_weights`)."""
+    :func:`label_balance_weights`). ``ties`` (B,), if given, names a second expert action
+    per row (-1: none): such a row asks that the better of the two lead every other action
+    by the margin, ``max_a (Q(s, a) + margin * [a not in {expert, tie}]) - max(Q(s, expert),
+    Q(s, tie))``, and leaves their order to the TD loss."""
     margins = torch.full_like(q, margin)
     margins.scatter_(1, expert[:, None], 0.0)
-    per_row = (q + margins).max(dim=1).values - q_of_actions(q, expert)
+    expert_q = q_of_actions(q, expert)
+    if ties is not None and bool((ties >= 0).any()):
+        tied = ties >= 0
+        rows = torch.nonzero(tied)[:, 0]
+        margins[rows, ties[rows]] = 0.0
+        tie_q = q_of_actions(q, ties.clamp(min=0))
+        expert_q = torch.where(tied, torch.maximum(expert_q, tie_q), expert_q)
+    per_row = (q + margins).max(dim=1).values - expert_q
     return per_row.mean() if weights is None else (weights * per_row).mean()
 
 

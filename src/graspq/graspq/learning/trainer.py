@@ -32,8 +32,8 @@ from graspq.learning.checkpoint import (
     save_best_checkpoint,
     save_checkpoint,
 )
-from graspq.learning.demonstrations import record_oracle_episodes
-from graspq.learning.pose import NO_POSE, pose_target
+from graspq.learning.demonstrations import oracle_labels, record_oracle_episodes
+from graspq.learning.pose import NO_POSE
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.env import BaxterGraspEnv
@@ -298,14 +298,17 @@ class Trainer:
                  for index in range(cfg.demo_episodes))
         counts = record_oracle_episodes(
             self.env, self.demos, seeds, cfg.demo_epsilon,
-            np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]), cfg.demo_unturned_branches)
+            np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]), cfg.demo_unturned_branches,
+            cfg.expert_turn_ties)
         with_branches = (f", {counts.branches} unturned branches "
                          f"({counts.branch_successes} picked without the turn)"
                          if cfg.demo_unturned_branches else "")
+        ties = (f" ({self.demos.tied_label_count()} with both turns as labels)"
+                if cfg.expert_turn_ties else "")
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
                  f"(demo_epsilon {cfg.demo_epsilon:g}, {counts.successes} successes)"
                  f"{with_branches}, "
-                 f"{len(self.demos)} transitions")
+                 f"{len(self.demos)} transitions{ties}")
         if cfg.margin_balance > 0:
             weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))
             named = (f"{action.name} {weight:.2f}"
@@ -348,8 +351,12 @@ class Trainer:
         parts: dict[str, list[float]] = collections.defaultdict(list)
         while not done:
             action = self.agent.act(obs, epsilon, self.rng)
-            expert = int(self.teacher.act()) if cfg.expert_labels else NO_EXPERT
-            pose = pose_target(self.teacher) if cfg.pose_loss_weight > 0 else NO_POSE
+            # The teacher exists when either label is wanted (see __init__).
+            labels = (oracle_labels(self.teacher, cfg.expert_turn_ties)
+                      if self.teacher is not None else None)
+            expert = labels.expert if cfg.expert_labels else NO_EXPERT
+            tie = labels.tie if cfg.expert_labels else NO_EXPERT
+            pose = labels.pose if cfg.pose_loss_weight > 0 else NO_POSE
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             self.env_steps += 1
             steps += 1
@@ -359,7 +366,7 @@ class Trainer:
                     obs, action, reward, next_obs, terminated, truncated)))
             else:
                 self.replay.add(obs, action, reward, next_obs, terminated, truncated,
-                                expert_action=expert, pose_target=pose)
+                                expert_action=expert, pose_target=pose, expert_tie=tie)
                 loss = self._learn()
                 if loss is not None:
                     losses.append(loss)

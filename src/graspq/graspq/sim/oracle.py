@@ -92,3 +92,35 @@ class OraclePolicy:
         if position[2] - step >= lowest - 1e-9:
             return Action.MINUS_Z
         return Action.CLOSE
+
+    def turns_needed(self, direction: int) -> int | None:
+        """Turns of ``yaw_step_deg`` in ``direction`` (+1: PLUS_YAW, -1: MINUS_YAW) before
+        the fingers close across the cube (yaw still to turn within half a step); None if
+        the tool's yaw limit stops them first. 0 when no turn is needed."""
+        env = self.env
+        step = math.radians(env.config.actions.yaw_step_deg)
+        position, yaw_offset = env.fingertip_command
+        error = self.yaw_error()
+        for turns in range(int(math.ceil(math.pi / 2 / step)) + 2):
+            # Turning the tool by +step lowers the yaw still to turn by step.
+            if abs(_wrap(error - direction * turns * step, math.pi / 2)) <= step / 2 + 1e-9:
+                reachable = env.in_workspace(position, yaw_offset + direction * turns * step)
+                return turns if reachable else None
+        raise AssertionError("a quarter turn always aligns a cube's faces")
+
+    def tied_turn(self, action: Action) -> Action | None:
+        """The turn opposite ``action`` (the oracle's choice in this state) if it aligns the
+        fingers with the cube's faces in no more turns, else None.
+
+        Why: a cube's faces repeat every 90 deg, so with 37.5-45 deg still to turn (15 deg
+        steps) either way takes three turns. :meth:`act` picks one by the sign of the yaw
+        error, and a cube turned +44 deg looks like one turned -46 deg, 2 deg from -44 deg:
+        near +-45 deg the choice is a sign no camera image can tell apart. A learner asked
+        to copy it gets opposite labels for nearly the same image (``expert_turn_ties``)."""
+        if action not in (Action.PLUS_YAW, Action.MINUS_YAW):
+            return None
+        own = 1 if action == Action.PLUS_YAW else -1
+        mine, other = self.turns_needed(own), self.turns_needed(-own)
+        if other is None or mine is None or mine == 0 or other > mine:
+            return None
+        return Action.MINUS_YAW if own == 1 else Action.PLUS_YAW
