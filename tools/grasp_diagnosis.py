@@ -10,7 +10,9 @@ action, how often the policy takes it and what it takes instead (so "the turn is
 taken" shows as a row); the gripper's error at the moment it closes (yaw still to turn,
 horizontal offset, height above the lowest allowed), split by outcome; and, for a network
 trained with the auxiliary pose loss, how well its pose head reads the object's offset and
-the cube's yaw.
+the cube's yaw. For the cube it also splits the outcomes by the yaw to turn at the start, and
+the oracle's turns by the yaw still to turn (past 45 deg less half a turn step, either turn
+takes as many steps: see ``OraclePolicy.tied_turn``).
 
 Usage: .venv/bin/python tools/grasp_diagnosis.py --checkpoint runs/NAME [--episodes 90]
     [--seed 2000000] [--revisit-window W]  (default: the checkpoint's revisit_window)
@@ -47,6 +49,8 @@ class _CheckedPolicy:
         self.close_error: tuple[float, float, float] | None = None
         self.poses: list[tuple[np.ndarray, np.ndarray]] = []  # (target, predicted)
         self.blocked: collections.Counter[str] = collections.Counter()  # what was taken instead
+        self.start_yaw: float | None = None  # |yaw to turn| at the episode's start, deg
+        self.turns: list[tuple[float, int, int]] = []  # (|yaw|, oracle's turn, taken)
 
     def reset(self) -> None:
         self.chooser.reset()
@@ -64,7 +68,13 @@ class _CheckedPolicy:
         action = int(self.chooser.choose(q))
         if action != int(np.argmax(q)):  # the rule overrode a move back to a recent pose
             self.blocked[Action(action).name] += 1
-        self.pairs.append((int(self.oracle.act()), action))
+        wanted = int(self.oracle.act())
+        self.pairs.append((wanted, action))
+        yaw = abs(math.degrees(self.oracle.yaw_error()))
+        if self.start_yaw is None:
+            self.start_yaw = yaw
+        if wanted in (Action.PLUS_YAW, Action.MINUS_YAW):
+            self.turns.append((yaw, wanted, action))
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
             offset = self.oracle.object_offset()
@@ -110,6 +120,9 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
     poses: dict[str, list] = collections.defaultdict(list)
     loops: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     blocked: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    by_start_yaw: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    turns: list[tuple[float, int, int]] = []
+    bands = _yaw_bands(env.config.actions.yaw_step_deg)
 
     def on_episode(record: EpisodeRecord) -> None:
         outcomes[record.object][record.outcome] += 1
@@ -121,8 +134,11 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
             closes[(record.object, record.outcome)].append(checked.close_error)
         poses[record.object] += checked.poses
         blocked[record.object] += checked.blocked
+        if record.object == "cube":
+            by_start_yaw[_band(bands, checked.start_yaw)][record.outcome] += 1
+            turns.extend(checked.turns)
         checked.pairs, checked.close_error, checked.poses = [], None, []
-        checked.blocked = collections.Counter()
+        checked.blocked, checked.start_yaw, checked.turns = collections.Counter(), None, []
 
     try:
         run_episodes(env, checked, episodes, seed, object_type=OBJECT_TYPES,
@@ -162,9 +178,55 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
                              f" | {offset.mean():.1f}, {offset.max():.1f} | "
                              f"{height.mean():.0f} |")
         lines.append("")
+        if kind == "cube":
+            lines += _yaw_report(bands, by_start_yaw, turns)
         if poses[kind]:
             lines += _pose_report(kind, poses[kind])
     return "\n".join(lines)
+
+
+def _yaw_bands(step_deg: float) -> list[tuple[float, float]]:
+    """|yaw to turn| bands, deg: aligned (half a step), then one band per further turn, the
+    last cut at 45 (with 15 deg steps: 37.5-45, where both turns take three steps)."""
+    edges = [0.0]
+    while edges[-1] + step_deg < 45.0:
+        edges.append(step_deg / 2 if len(edges) == 1 else edges[-1] + step_deg)
+    return list(zip(edges, edges[1:] + [45.0], strict=True))
+
+
+def _band(bands: list[tuple[float, float]], yaw: float | None) -> str:
+    for low, high in bands:
+        if yaw is not None and yaw <= high + 1e-6:
+            return f"{low:g}-{high:g} deg"
+    return "none"
+
+
+def _yaw_report(bands: list[tuple[float, float]], by_start: dict[str, collections.Counter],
+                turns: list[tuple[float, int, int]]) -> list[str]:
+    """The cube's outcomes by the yaw to turn at the start, and what the policy does where the
+    oracle turns, by the yaw still to turn."""
+    lines = ["| yaw to turn at the start | episodes | outcomes |", "|---|---|---|"]
+    for low, high in bands:
+        label = f"{low:g}-{high:g} deg"
+        if by_start.get(label):
+            outcomes = ", ".join(f"{name} {n}" for name, n in sorted(by_start[label].items()))
+            lines.append(f"| {label} | {by_start[label].total()} | {outcomes} |")
+    lines += ["", "| yaw still to turn, oracle turns | states | policy turns the oracle's way "
+              "| the other way | descends | closes | else |", "|---|---|---|---|---|---|---|"]
+    for low, high in bands:
+        label = f"{low:g}-{high:g} deg"
+        taken = [(wanted, action) for yaw, wanted, action in turns
+                 if _band(bands, yaw) == label]
+        if taken:
+            same = sum(action == wanted for wanted, action in taken)
+            other = sum(action != wanted and action in (Action.PLUS_YAW, Action.MINUS_YAW)
+                        for wanted, action in taken)
+            down = sum(action == Action.MINUS_Z for _, action in taken)
+            close = sum(action == Action.CLOSE for _, action in taken)
+            cells = [same, other, down, close, len(taken) - same - other - down - close]
+            lines.append(f"| {label} | {len(taken)} | "
+                         + " | ".join(f"{n / len(taken):.0%}" for n in cells) + " |")
+    return lines + [""]
 
 
 def _pose_report(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:

@@ -37,6 +37,10 @@ def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path,
         # TINY_ENV allows 12 steps: two episodes give at most 24 checked states.
         assert sum(states) <= 24
         assert "pose head" not in section  # this network has none
+    # The cube's two episodes, split by the yaw they start with.
+    starts = re.findall(r"^\| [\d.]+-[\d.]+ deg \| (\d+) \| [a-z]", sections[0], flags=re.M)
+    assert sum(int(n) for n in starts) == 2
+    assert "yaw to turn at the start" not in "".join(sections[1:])
 
 
 def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
