@@ -13,6 +13,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from graspq.actions import Action
 from graspq.config import ConfigError
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
@@ -376,11 +377,12 @@ def test_turn_ties_label_both_buffers_where_the_cube_is_as_near_either_way(tmp_p
         valid = arrays["valid"]
         expert, tie = arrays["expert"][valid], arrays["tie"][valid]
         _, yaw_to_turn = decode_pose(arrays["pose"][valid])
-        turns = np.isin(expert, (6, 7))  # PLUS_YAW, MINUS_YAW
+        turns = np.isin(expert, (Action.PLUS_YAW, Action.MINUS_YAW))
         beyond = np.abs(np.degrees(yaw_to_turn)) > 45.0 - half_step
         # A tie exactly where a turn label meets a cube as near either way: the other turn.
         np.testing.assert_array_equal(tie != NO_EXPERT, turns & beyond)
-        np.testing.assert_array_equal(tie[tie != NO_EXPERT], 13 - expert[tie != NO_EXPERT])
+        opposite = np.where(expert == Action.PLUS_YAW, Action.MINUS_YAW, Action.PLUS_YAW)
+        np.testing.assert_array_equal(tie[tie != NO_EXPERT], opposite[tie != NO_EXPERT])
         tied += int((tie != NO_EXPERT).sum())
         assert buffer.tied_label_count() == int((tie != NO_EXPERT).sum())
     assert tied > 0

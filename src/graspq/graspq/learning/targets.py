@@ -151,8 +151,8 @@ def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float,
     margins = torch.full_like(q, margin)
     margins.scatter_(1, expert[:, None], 0.0)
     expert_q = q_of_actions(q, expert)
-    if ties is not None and bool((ties >= 0).any()):
-        tied = ties >= 0
+    tied = ties >= 0 if ties is not None else None
+    if tied is not None and bool(tied.any()):
         rows = torch.nonzero(tied)[:, 0]
         margins[rows, ties[rows]] = 0.0
         tie_q = q_of_actions(q, ties.clamp(min=0))
