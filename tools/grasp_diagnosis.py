@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
+from graspq.learning.demonstrations import TURNS
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
 from graspq.learning.reproduce import FINAL_EVAL_EPISODES, FINAL_EVAL_SEED
@@ -73,7 +74,7 @@ class _CheckedPolicy:
         yaw = abs(math.degrees(self.oracle.yaw_error()))
         if self.start_yaw is None:
             self.start_yaw = yaw
-        if wanted in (Action.PLUS_YAW, Action.MINUS_YAW):
+        if wanted in TURNS:
             self.turns.append((yaw, wanted, action))
         if action == Action.CLOSE:
             position, _ = self.env.fingertip_command
@@ -219,7 +220,7 @@ def _yaw_report(bands: list[tuple[float, float]], by_start: dict[str, collection
                  if _band(bands, yaw) == label]
         if taken:
             same = sum(action == wanted for wanted, action in taken)
-            other = sum(action != wanted and action in (Action.PLUS_YAW, Action.MINUS_YAW)
+            other = sum(action != wanted and action in TURNS
                         for wanted, action in taken)
             down = sum(action == Action.MINUS_Z for _, action in taken)
             close = sum(action == Action.CLOSE for _, action in taken)
