@@ -11,6 +11,7 @@ import torch
 from graspq.learning.model import (
     GQNConfig,
     GraspQNetwork,
+    SpatialSoftmax,
     grasp_probabilities,
     preprocess,
 )
@@ -98,7 +99,7 @@ def test_q_values_are_unbounded_and_softmax_readout_sums_to_one() -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("image_size", 60), ("image_size", 0), ("stream_channels", 0), ("joint_channels", -1),
     ("fc_width", 2.5), ("motor_width", True), ("num_actions", 0), ("views", "stereo"),
-    ("fingertip_features", 1), ("fingertip_unit_m", 0.0),
+    ("fingertip_features", 1), ("fingertip_unit_m", 0.0), ("spatial_keypoints", "yes"),
 ])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"GQNConfig.{field}"):
@@ -124,6 +125,69 @@ def test_fingertip_features_feed_the_motor_stream_and_travel_with_the_weights() 
         features = net.fingertip(torch.from_numpy(obs["motor"][:, :7]))
         assert not torch.allclose(net.fingertip(torch.from_numpy(moved["motor"][:, :7])),
                                   features)
+
+
+def test_spatial_softmax_finds_the_hot_cell_and_sharpens_with_temperature() -> None:
+    keypoints = SpatialSoftmax(4)
+    maps = torch.zeros(2, 3, 4, 4)
+    maps[0, 0, 1, 3] = 50.0  # row 1, column 3: x = 1, y = -1/3 on the [-1, 1] grid
+    maps[0, 1, 0, 0] = 50.0
+    maps[1, 2, 3, 1] = 50.0
+    with torch.no_grad():
+        points = keypoints(maps).reshape(2, 3, 2)
+    torch.testing.assert_close(points[0, 0], torch.tensor([1.0, -1 / 3]))
+    torch.testing.assert_close(points[0, 1], torch.tensor([-1.0, -1.0]))
+    torch.testing.assert_close(points[1, 2], torch.tensor([-1 / 3, 1.0]))
+    # A flat map has its expectation at the centre.
+    torch.testing.assert_close(points[0, 2], torch.zeros(2))
+    # A mild peak pulls the point towards it; a lower temperature pulls it further.
+    mild = torch.zeros(1, 1, 4, 4)
+    mild[0, 0, 0, 3] = 2.0
+    with torch.no_grad():
+        warm = keypoints(mild)[0]
+        keypoints.log_temperature.fill_(-2.0)
+        cold = keypoints(mild)[0]
+    assert 0 < warm[0] < cold[0] < 1 and -1 < cold[1] < warm[1] < 0
+
+
+@pytest.mark.parametrize("views", ["multi", "single"])
+def test_spatial_keypoints_reach_the_head_and_carry_image_position(views: str) -> None:
+    config = GQNConfig(views=views, spatial_keypoints=True, pose_outputs=POSE_TARGETS, **SMALL)
+    streams = 2 if views == "multi" else 1
+    assert config.keypoint_features == 2 * SMALL["stream_channels"] * streams
+    net = GraspQNetwork(config).eval()
+    joined = SMALL["fc_width"] + SMALL["motor_width"] + config.keypoint_features
+    assert net.head[0].in_features == joined and net.pose_head.in_features == joined
+    assert (net.wrist_keypoints is None) == (views == "single")
+    obs = random_obs(np.random.default_rng(2), 3, 16)
+    with torch.no_grad():
+        features = net._joined_features(*preprocess(obs))
+        assert features.shape == (3, joined)
+        keypoints = features[:, -config.keypoint_features:]
+        assert keypoints.abs().max() <= 1.0
+        # Moving a bright square across the overhead image moves the overhead keypoints
+        # (with BatchNorm statistics from one training batch, as after the first update).
+        net.train()(*preprocess(obs))
+        net.eval()
+        left, right = (dict(obs, overhead_rgbd=obs["overhead_rgbd"].copy()) for _ in range(2))
+        for image, columns in ((left, slice(0, 4)), (right, slice(12, 16))):
+            image["overhead_rgbd"][:] = 0.5
+            image["overhead_rgbd"][:, 6:10, columns, :3] = 1.0
+        first = joined - config.keypoint_features  # the overhead stream's keypoints come first
+        overhead = slice(first, first + 2 * SMALL["stream_channels"])
+        moved = (net._joined_features(*preprocess(right))[:, overhead]
+                 - net._joined_features(*preprocess(left))[:, overhead])
+        assert moved.abs().max() > 0.05
+    # The keypoints train: the temperature gets a gradient from the Q-values.
+    net.train()
+    net(*preprocess(obs)).sum().backward()
+    assert net.overhead_keypoints.log_temperature.grad is not None
+    state = net.state_dict()
+    assert "overhead_keypoints.log_temperature" in state
+    assert not any(key.endswith(".grid") for key in state)  # rebuilt, never stored
+    with pytest.raises(RuntimeError):
+        GraspQNetwork(GQNConfig(views=views, pose_outputs=POSE_TARGETS, **SMALL)
+                      ).load_state_dict(state)
 
 
 def test_forward_with_pose_shares_the_q_pass_and_only_exists_with_a_head() -> None:

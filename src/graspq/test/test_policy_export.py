@@ -121,16 +121,17 @@ def test_metadata_describes_the_policy(exported, run_dir):
     assert OnnxPolicy(path, TINY_ENV, "multi").metadata == props
 
 
-@pytest.mark.parametrize(("views", "fingertip", "pose_head", "inputs"), [
-    ("single", False, False, ["overhead_rgbd", "motor"]),  # no wrist input
-    ("multi", True, False, INPUTS),  # the forward kinematics become part of the graph
-    ("multi", False, True, INPUTS),  # the training-only pose head stays out of the graph
+@pytest.mark.parametrize(("views", "fingertip", "pose_head", "keypoints", "inputs"), [
+    ("single", False, False, False, ["overhead_rgbd", "motor"]),  # no wrist input
+    ("multi", True, False, False, INPUTS),  # the forward kinematics become part of the graph
+    ("multi", False, True, False, INPUTS),  # the training-only pose head stays out of it
+    ("multi", False, False, True, INPUTS),  # the spatial softmax is part of the graph
 ])
 def test_network_variants_export_and_match_torch(tmp_path, views, fingertip, pose_head,
-                                                 inputs):
+                                                 keypoints, inputs):
     torch.manual_seed(0)
     training = dataclasses.replace(TINY, views=views, network=dataclasses.replace(
-        TINY.network, fingertip_features=fingertip))
+        TINY.network, fingertip_features=fingertip, spatial_keypoints=keypoints))
     network = GraspQNetwork(dataclasses.replace(training.network.gqn(32, views),
                                                 pose_outputs=POSE_TARGETS if pose_head else 0))
     path = write_policy(network, TINY_ENV, training, tmp_path / "policy.onnx")

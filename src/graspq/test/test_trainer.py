@@ -200,12 +200,14 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
     del payload["training_config"]["network"]["fingertip_unit_m"]
+    del payload["training_config"]["network"]["spatial_keypoints"]
     torch.save(payload, path)
     agent, _, training = load_agent(path)
     # The values those runs were trained with: torch's momentum, the options off.
     assert training.network.batchnorm_momentum == 0.1
     assert training.network.fingertip_features is False
     assert training.network.fingertip_unit_m == 0.1  # the first fingertip runs' unit
+    assert training.network.spatial_keypoints is False
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert training.demo_unturned_branches is False and training.expert_turn_ties is False
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,

@@ -40,6 +40,7 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "margin_balance": 0.0,
                                           "network.fingertip_features": False,
                                           "network.fingertip_unit_m": 0.1,
+                                          "network.spatial_keypoints": False,
                                           "pose_loss_weight": 0.0,
                                           "pose_yaw_weight": 1.0,
                                           "revisit_window": 0}

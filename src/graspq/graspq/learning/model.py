@@ -17,6 +17,13 @@ Shapes for the default :class:`GQNConfig` (S = 64, C = 32), per stream::
     -3x3 + BN + ReLU-> (N, C, 16, 16) -maxpool 2-> (N, C, 8, 8)
 
 so the joint feature map is (N, joint_channels, S/8, S/8) before flattening.
+
+With ``spatial_keypoints`` (an extension, off by default), each stream's map before the
+max-pool, (N, C, S/4, S/4), also goes through a spatial softmax (Levine et al. 2016, "End-to-end
+training of deep visuomotor policies"): per channel, the expected image position under a
+softmax over the map, (N, 2C) coordinates in [-1, 1]. They join the image and motor features
+ahead of the head, a continuous position signal that the max-pool and the 8x8 grid otherwise
+blur.
 """
 
 from __future__ import annotations
@@ -72,6 +79,9 @@ class GQNConfig:
     kinematics (:mod:`graspq.learning.fingertip`) beside the motor state itself."""
     fingertip_unit_m: float = DEFAULT_UNIT_M
     """Length that counts as 1 in the fingertip position features, metres."""
+    spatial_keypoints: bool = False
+    """Feed the head each stream's spatial-softmax keypoints (:class:`SpatialSoftmax`) beside
+    the flattened joint features."""
     pose_outputs: int = 0
     """Outputs of the auxiliary pose head on the joined features (0 = no head; see
     :mod:`graspq.learning.pose`). Training only: :meth:`GraspQNetwork.forward` ignores it."""
@@ -92,9 +102,10 @@ class GQNConfig:
                 f"convolutions and a 2x2 max-pool per stream), got {self.image_size}")
         if self.views not in VIEWS:
             raise ValueError(f"GQNConfig.views must be one of {VIEWS}, got {self.views!r}")
-        if not isinstance(self.fingertip_features, bool):
-            raise ValueError("GQNConfig.fingertip_features must be a bool, got "
-                             f"{self.fingertip_features!r}")
+        for name in ("fingertip_features", "spatial_keypoints"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"GQNConfig.{name} must be a bool, got "
+                                 f"{getattr(self, name)!r}")
         if not self.fingertip_unit_m > 0.0:
             raise ValueError("GQNConfig.fingertip_unit_m must be positive, got "
                              f"{self.fingertip_unit_m!r}")
@@ -106,6 +117,12 @@ class GQNConfig:
     def feature_size(self) -> int:
         """Side of each stream's output feature map, pixels."""
         return self.image_size // _DOWNSAMPLE
+
+    @property
+    def keypoint_features(self) -> int:
+        """Keypoint coordinates the head reads beside the joint features (0 without)."""
+        streams = 2 if self.views == "multi" else 1
+        return 2 * self.stream_channels * streams if self.spatial_keypoints else 0
 
 
 def _image_stream(in_channels: int, channels: int, momentum: float) -> nn.Sequential:
@@ -136,6 +153,25 @@ def _image_stream(in_channels: int, channels: int, momentum: float) -> nn.Sequen
     )
 
 
+class SpatialSoftmax(nn.Module):
+    """(N, C, H, W) feature maps -> (N, 2C) expected (x, y) positions in [-1, 1], one pair
+    per channel, under a softmax over each map with a learned temperature."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        axis = torch.linspace(-1.0, 1.0, size)
+        rows, cols = torch.meshgrid(axis, axis, indexing="ij")
+        # (H*W, 2): column (x) then row (y) of every cell, row-major like flatten(2).
+        self.register_buffer("grid", torch.stack((cols.flatten(), rows.flatten()), dim=1),
+                             persistent=False)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        n, c = features.shape[:2]
+        logits = features.reshape(n, c, -1) / self.log_temperature.exp()
+        return (torch.softmax(logits, dim=-1) @ self.grid).reshape(n, 2 * c)
+
+
 class GraspQNetwork(nn.Module):
     """The GQN: camera streams + motor stream -> one unbounded Q-value per action.
 
@@ -159,6 +195,11 @@ class GraspQNetwork(nn.Module):
             nn.Linear(cfg.joint_channels * cfg.feature_size**2, cfg.fc_width),
             nn.ReLU(inplace=True),
         )
+        keypoint_map = 2 * cfg.feature_size  # the streams' maps before their max-pool
+        self.overhead_keypoints = (SpatialSoftmax(keypoint_map) if cfg.spatial_keypoints
+                                   else None)
+        self.wrist_keypoints = (SpatialSoftmax(keypoint_map)
+                                if cfg.spatial_keypoints and cfg.views == "multi" else None)
         self.fingertip = (FingertipFeatures(cfg.fingertip_unit_m) if cfg.fingertip_features
                           else None)
         motor_inputs = MOTOR_SIZE + (FINGERTIP_FEATURES if cfg.fingertip_features else 0)
@@ -170,14 +211,14 @@ class GraspQNetwork(nn.Module):
         )
         # "Two fully connected layers -> one output per action": a hidden layer and the output
         # layer. No activation on the output: Q-values are unbounded.
+        joined = cfg.fc_width + cfg.motor_width + cfg.keypoint_features
         self.head = nn.Sequential(
-            nn.Linear(cfg.fc_width + cfg.motor_width, cfg.fc_width),
+            nn.Linear(joined, cfg.fc_width),
             nn.ReLU(inplace=True),
             nn.Linear(cfg.fc_width, cfg.num_actions),
         )
         # Auxiliary head (training only): reads the same joined features as the Q head.
-        self.pose_head = (nn.Linear(cfg.fc_width + cfg.motor_width, cfg.pose_outputs)
-                          if cfg.pose_outputs else None)
+        self.pose_head = nn.Linear(joined, cfg.pose_outputs) if cfg.pose_outputs else None
         # channels_last conv weights (and the channels_last input :func:`preprocess` makes)
         # measured 38 ms instead of 49 ms per batch-32 update on the 2-core CPU, and batch-1
         # inference 1.1 ms instead of 1.2 ms. State dicts load into either layout.
@@ -198,23 +239,28 @@ class GraspQNetwork(nn.Module):
 
     def _joined_features(self, overhead: torch.Tensor, motor: torch.Tensor,
                          wrist: torch.Tensor | None) -> torch.Tensor:
-        """The camera and motor features side by side, (N, fc_width + motor_width)."""
+        """The camera, motor (and keypoint) features side by side,
+        (N, fc_width + motor_width + keypoint_features)."""
         s = self.config.image_size
         if overhead.dim() != 4 or tuple(overhead.shape[1:]) != (4, s, s):
             raise ValueError(f"overhead must be (N, 4, {s}, {s}), got {tuple(overhead.shape)}")
         if motor.dim() != 2 or motor.shape[1] != MOTOR_SIZE:
             raise ValueError(f"motor must be (N, {MOTOR_SIZE}), got {tuple(motor.shape)}")
-        features = self.overhead_stream(overhead)
+        keypoints: list[torch.Tensor] = []
+        features = _run_stream(self.overhead_stream, self.overhead_keypoints, overhead,
+                               keypoints)
         if self.wrist_stream is not None:
             if wrist is None:
                 raise ValueError("the multi-view GQN needs the wrist image; got wrist=None")
             if wrist.dim() != 4 or tuple(wrist.shape[1:]) != (3, s, s):
                 raise ValueError(f"wrist must be (N, 3, {s}, {s}), got {tuple(wrist.shape)}")
-            features = torch.cat((features, self.wrist_stream(wrist)), dim=1)
+            wrist_features = _run_stream(self.wrist_stream, self.wrist_keypoints, wrist,
+                                         keypoints)
+            features = torch.cat((features, wrist_features), dim=1)
         if self.fingertip is not None:
             joints = motor[:, :len(JOINT_NAMES)]
             motor = torch.cat((motor, self.fingertip(joints)), dim=1)
-        return torch.cat((self.joint(features), self.motor_stream(motor)), dim=1)
+        return torch.cat((self.joint(features), self.motor_stream(motor), *keypoints), dim=1)
 
     def forward_with_pose(self, overhead: torch.Tensor, motor: torch.Tensor,
                           wrist: torch.Tensor | None = None
@@ -225,6 +271,17 @@ class GraspQNetwork(nn.Module):
             raise ValueError("this GQN has no pose head (GQNConfig.pose_outputs is 0)")
         joined = self._joined_features(overhead, motor, wrist)
         return self.head(joined), self.pose_head(joined)
+
+
+def _run_stream(stream: nn.Sequential, keypoints: SpatialSoftmax | None, image: torch.Tensor,
+                found: list[torch.Tensor]) -> torch.Tensor:
+    """One camera stream's output; with ``keypoints``, also appends the keypoints of its
+    map before the max-pool (the stream's last layer) to ``found``."""
+    if keypoints is None:
+        return stream(image)
+    before_pool = stream[:-1](image)
+    found.append(keypoints(before_pool))
+    return stream[-1](before_pool)
 
 
 def grasp_probabilities(q: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,11 @@ class NetworkConfig:
                                      "see graspq/learning/fingertip.py)")
     fingertip_unit_m: float = param(0.01, "length that counts as 1 in the fingertip position "
                                     "features (one action step)", unit="m", gt=0.0, le=1.0)
+    spatial_keypoints: bool = param(False, "give the head each camera stream's spatial-softmax "
+                                    "keypoints: per channel, the expected image position of "
+                                    "its activation, a continuous position signal beside the "
+                                    "pooled 8x8 features (an extension; see "
+                                    "graspq/learning/model.py)")
 
     def gqn(self, image_size: int, views: str) -> GQNConfig:
         """The network shape for an image size and view mode."""
@@ -37,7 +42,8 @@ class NetworkConfig:
                          motor_width=self.motor_width, views=views,
                          batchnorm_momentum=self.batchnorm_momentum,
                          fingertip_features=self.fingertip_features,
-                         fingertip_unit_m=self.fingertip_unit_m)
+                         fingertip_unit_m=self.fingertip_unit_m,
+                         spatial_keypoints=self.spatial_keypoints)
 
 
 @dataclasses.dataclass(frozen=True)
