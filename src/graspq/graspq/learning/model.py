@@ -246,17 +246,17 @@ class GraspQNetwork(nn.Module):
             raise ValueError(f"overhead must be (N, 4, {s}, {s}), got {tuple(overhead.shape)}")
         if motor.dim() != 2 or motor.shape[1] != MOTOR_SIZE:
             raise ValueError(f"motor must be (N, {MOTOR_SIZE}), got {tuple(motor.shape)}")
-        keypoints: list[torch.Tensor] = []
-        features = _run_stream(self.overhead_stream, self.overhead_keypoints, overhead,
-                               keypoints)
+        features, keypoints = _run_stream(self.overhead_stream, self.overhead_keypoints,
+                                          overhead)
         if self.wrist_stream is not None:
             if wrist is None:
                 raise ValueError("the multi-view GQN needs the wrist image; got wrist=None")
             if wrist.dim() != 4 or tuple(wrist.shape[1:]) != (3, s, s):
                 raise ValueError(f"wrist must be (N, 3, {s}, {s}), got {tuple(wrist.shape)}")
-            wrist_features = _run_stream(self.wrist_stream, self.wrist_keypoints, wrist,
-                                         keypoints)
+            wrist_features, wrist_keypoints = _run_stream(self.wrist_stream,
+                                                          self.wrist_keypoints, wrist)
             features = torch.cat((features, wrist_features), dim=1)
+            keypoints += wrist_keypoints
         if self.fingertip is not None:
             joints = motor[:, :len(JOINT_NAMES)]
             motor = torch.cat((motor, self.fingertip(joints)), dim=1)
@@ -273,15 +273,14 @@ class GraspQNetwork(nn.Module):
         return self.head(joined), self.pose_head(joined)
 
 
-def _run_stream(stream: nn.Sequential, keypoints: SpatialSoftmax | None, image: torch.Tensor,
-                found: list[torch.Tensor]) -> torch.Tensor:
-    """One camera stream's output; with ``keypoints``, also appends the keypoints of its
-    map before the max-pool (the stream's last layer) to ``found``."""
+def _run_stream(stream: nn.Sequential, keypoints: SpatialSoftmax | None, image: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One camera stream's output, and with ``keypoints`` the keypoints of its map before
+    the max-pool (the stream's last layer): a list of none or one tensor."""
     if keypoints is None:
-        return stream(image)
+        return stream(image), []
     before_pool = stream[:-1](image)
-    found.append(keypoints(before_pool))
-    return stream[-1](before_pool)
+    return stream[-1](before_pool), [keypoints(before_pool)]
 
 
 def grasp_probabilities(q: torch.Tensor) -> torch.Tensor:
