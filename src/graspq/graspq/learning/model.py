@@ -119,10 +119,14 @@ class GQNConfig:
         return self.image_size // _DOWNSAMPLE
 
     @property
+    def num_streams(self) -> int:
+        """Camera streams: overhead and wrist (multi-view), or overhead alone."""
+        return 2 if self.views == "multi" else 1
+
+    @property
     def keypoint_features(self) -> int:
         """Keypoint coordinates the head reads beside the joint features (0 without)."""
-        streams = 2 if self.views == "multi" else 1
-        return 2 * self.stream_channels * streams if self.spatial_keypoints else 0
+        return 2 * self.stream_channels * self.num_streams if self.spatial_keypoints else 0
 
 
 def _image_stream(in_channels: int, channels: int, momentum: float) -> nn.Sequential:
@@ -187,9 +191,8 @@ class GraspQNetwork(nn.Module):
         self.overhead_stream = _image_stream(4, cfg.stream_channels, momentum)
         self.wrist_stream = (_image_stream(3, cfg.stream_channels, momentum)
                              if cfg.views == "multi" else None)
-        num_streams = 2 if cfg.views == "multi" else 1
         self.joint = nn.Sequential(
-            nn.Conv2d(num_streams * cfg.stream_channels, cfg.joint_channels, 3, padding=1),
+            nn.Conv2d(cfg.num_streams * cfg.stream_channels, cfg.joint_channels, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Flatten(),
             nn.Linear(cfg.joint_channels * cfg.feature_size**2, cfg.fc_width),
