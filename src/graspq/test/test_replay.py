@@ -435,3 +435,65 @@ def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
     np.savez(old, **arrays)
     with pytest.raises(ValueError, match="format version"):
         ReplayBuffer.from_file(old)
+
+
+def replay_episodes(rec: Recorder, buffer: ReplayBuffer, episodes: range) -> None:
+    """Add the recorded ``episodes`` again, step by step, to another buffer."""
+    for episode in episodes:
+        step = 0
+        while (episode, step) in rec.transitions:
+            action, reward, terminated, truncated = rec.transitions[(episode, step)]
+            buffer.add(copy_obs(rec.frames[(episode, step)]), action, reward,
+                       copy_obs(rec.frames[(episode, step + 1)]), terminated, truncated)
+            step += 1
+
+
+def test_extend_appends_as_if_every_step_had_been_added_here(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    whole = ReplayBuffer(capacity=60, image_size=8)
+    rec = Recorder(whole, rng)
+    for end in ("terminated", "truncated", "terminated", "terminated", "truncated"):
+        rec.run_episode(int(rng.integers(1, 8)), end)
+    first, second = ReplayBuffer(capacity=60, image_size=8), ReplayBuffer(capacity=30,
+                                                                          image_size=8)
+    replay_episodes(rec, first, range(2))
+    replay_episodes(rec, second, range(2, 5))
+    first.extend(second)
+    assert len(first) == len(whole) and first.num_added == whole.num_added
+    first.save(tmp_path / "extended.npz")
+    whole.save(tmp_path / "whole.npz")
+    with np.load(tmp_path / "extended.npz") as a, np.load(tmp_path / "whole.npz") as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert_batches_equal(first.sample(64, np.random.default_rng(3), n_step=3, gamma=0.9),
+                         whole.sample(64, np.random.default_rng(3), n_step=3, gamma=0.9))
+
+
+def test_extend_refuses_what_would_not_join_and_changes_nothing() -> None:
+    rng = np.random.default_rng(12)
+    target = ReplayBuffer(capacity=20, image_size=8)
+    Recorder(target, rng).run_episode(3, "terminated")
+    before = target.sample(8, np.random.default_rng(0))
+
+    def filled(capacity: int = 20, length: int = 3, end: str = "terminated",
+               **kwargs) -> ReplayBuffer:
+        buffer = ReplayBuffer(capacity=capacity, image_size=8, **kwargs)
+        Recorder(buffer, rng).run_episode(length, end)
+        return buffer
+
+    with pytest.raises(ValueError, match="single-view"):
+        target.extend(filled(views="single"))
+    with pytest.raises(ValueError, match="still running in the other"):
+        target.extend(filled(end="abandoned"))
+    with pytest.raises(ValueError, match="do not fit"):
+        target.extend(filled(length=17))
+    wrapped = filled(capacity=5, length=3)
+    Recorder(wrapped, rng).run_episode(3, "terminated")  # 8 frames through 6 slots
+    with pytest.raises(ValueError, match="wrapped"):
+        target.extend(wrapped)
+    assert len(target) == 3 and target.num_added == 3
+    assert_batches_equal(target.sample(8, np.random.default_rng(0)), before)
+    running = filled(end="abandoned")
+    with pytest.raises(ValueError, match="still running in this"):
+        running.extend(filled())

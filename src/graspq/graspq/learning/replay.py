@@ -308,6 +308,37 @@ class ReplayBuffer:
         self.num_added += 1
         self._pending = not (terminated or truncated)
 
+    def extend(self, other: ReplayBuffer) -> None:
+        """Append everything ``other`` holds, in its order, as if each of its steps had been
+        added here: how a recording made in another process joins the buffer it is for.
+
+        Both buffers must be unwrapped (nothing overwritten yet), ``other``'s episodes all
+        finished, this buffer's too, and the frame formats equal; raises ValueError
+        otherwise, before anything is written.
+        """
+        if (other.image_size, other.views, other.depth_near_m, other.depth_far_m) != (
+                self.image_size, self.views, self.depth_near_m, self.depth_far_m):
+            raise ValueError(f"cannot extend a {self.views}-view {self.image_size}px buffer "
+                             f"with a {other.views}-view {other.image_size}px one (or their "
+                             "depth bounds differ)")
+        if self._pending or other._pending:
+            raise ValueError("cannot extend: an episode is still running in "
+                             + ("this buffer" if self._pending else "the other buffer"))
+        n = other._written
+        if self._written + n > self._slots:
+            raise ValueError(f"cannot extend: {n} slots do not fit in the "
+                             f"{self._slots - self._written} left")
+        if other._head != n % other._slots or self._head != self._written:
+            raise ValueError("cannot extend: a buffer has wrapped around")
+        start = self._head
+        own = self._arrays()
+        for key, array in other._arrays().items():
+            own[key][start:start + n] = array[:n]
+        self._head = (start + n) % self._slots
+        self._written += n
+        self._count += other._count
+        self.num_added += other.num_added
+
     # ------------------------------------------------------------------ sampling
     def _gather(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         obs = {OVERHEAD_KEY: self._overhead[slots], MOTOR_KEY: self._motor[slots]}
