@@ -40,7 +40,8 @@ def record(episodes: int, epsilon: float, seed: int) -> ReplayBuffer:
     buffer = ReplayBuffer(episodes * (env.config.max_steps + 1), env.config.camera.image_size)
     try:
         seeds = range(5_000_000 + seed * episodes, 5_000_000 + (seed + 1) * episodes)
-        record_oracle_episodes(env, buffer, seeds, epsilon, np.random.default_rng(seed))
+        noise = np.random.default_rng(seed)  # one generator through all, as before
+        record_oracle_episodes(env, buffer, ((env_seed, noise) for env_seed in seeds), epsilon)
     finally:
         env.close()
     return buffer

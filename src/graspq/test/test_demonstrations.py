@@ -26,6 +26,11 @@ def stored_episodes(buffer: ReplayBuffer) -> list[dict[str, np.ndarray]]:
     return episodes
 
 
+def noiseless(seeds: list[int]) -> list[tuple[int, np.random.Generator]]:
+    """Episode pairs for epsilon 0, whose generator is never drawn from."""
+    return [(seed, np.random.default_rng(0)) for seed in seeds]
+
+
 def turned_cube_seeds(env, count: int, least_deg: float = 20.0,
                       most_deg: float = 45.0) -> list[int]:
     """Env seeds whose object is a cube the oracle must turn ``least_deg`` to ``most_deg``."""
@@ -45,7 +50,7 @@ def test_each_turning_demonstration_gets_a_branch_that_never_turns(env):
     camera = env.config.camera
     buffer = ReplayBuffer(500, camera.image_size, "multi", camera.depth_near_m,
                           camera.depth_far_m)
-    counts = record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0),
+    counts = record_oracle_episodes(env, buffer, noiseless(seeds), 0.0,
                                     unturned_branches=True)
     assert counts.branches == 2 and counts.successes == 2  # the oracle picks both cubes
     episodes = stored_episodes(buffer)
@@ -71,7 +76,7 @@ def test_without_branches_nothing_but_the_demonstrations_is_stored(env):
     camera = env.config.camera
     buffer = ReplayBuffer(200, camera.image_size, "multi", camera.depth_near_m,
                           camera.depth_far_m)
-    assert record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0)) == (1, 0, 0)
+    assert record_oracle_episodes(env, buffer, noiseless(seeds), 0.0) == (1, 0, 0)
     assert len(stored_episodes(buffer)) == 1
 
 
@@ -82,7 +87,7 @@ def test_turn_ties_label_the_opposite_turn_where_the_cube_is_as_near_either_way(
     for ties_on in (True, False):
         buffer = ReplayBuffer(500, camera.image_size, "multi", camera.depth_near_m,
                               camera.depth_far_m)
-        record_oracle_episodes(env, buffer, seeds, 0.0, np.random.default_rng(0),
+        record_oracle_episodes(env, buffer, noiseless(seeds), 0.0,
                                unturned_branches=True, turn_ties=ties_on)
         tied_states = 0
         for episode in stored_episodes(buffer):

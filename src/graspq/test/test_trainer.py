@@ -140,6 +140,38 @@ def test_margin_balance_weights_come_from_the_demonstrations_labels(tmp_path):
         dataclasses.replace(TINY, margin_balance=0.5, demo_episodes=0)
 
 
+def _same_weights(a: Trainer, b: Trainer) -> None:
+    for name, tensor in a.agent.online.state_dict().items():
+        torch.testing.assert_close(b.agent.online.state_dict()[name], tensor, rtol=0, atol=0,
+                                   msg=name)
+
+
+def test_demo_workers_change_the_time_only(tmp_path):
+    config = dataclasses.replace(TINY, demo_episodes=4, demo_epsilon=0.3)
+    straight = _train(tmp_path / "straight", config)
+    # Recorded in two processes, then again in one on resume: the same run all the same.
+    lines: list[str] = []
+    first = Trainer(dataclasses.replace(config, demo_workers=2), TINY_ENV, tmp_path / "split",
+                    log=lines.append)
+    try:
+        first.training = dataclasses.replace(first.training, episodes=2)
+        first.run()
+    finally:
+        first.close()
+    assert any(re.search(r"transitions, in \d+ s \(2 processes\)", line) for line in lines)
+    resumed = _train(tmp_path / "split", config, resume=True)
+    assert len(resumed.demos) == len(straight.demos) > 0
+    assert resumed.agent.updates == straight.agent.updates
+    _same_weights(straight, resumed)
+    # Runs from before the key drew every demonstration's noise from one generator: still
+    # trained that way when asked, and different demonstrations.
+    shared = _train(tmp_path / "shared", dataclasses.replace(config, demo_noise_per_episode=False))
+    assert not np.array_equal(shared.demos.sample(64, np.random.default_rng(0)).actions,
+                              straight.demos.sample(64, np.random.default_rng(0)).actions)
+    with pytest.raises(ConfigError, match="demo_workers"):
+        dataclasses.replace(config, demo_noise_per_episode=False, demo_workers=2)
+
+
 def test_expert_labels_need_the_margin_loss_and_a_replay_learner():
     with pytest.raises(ConfigError, match="expert_labels"):
         dataclasses.replace(TINY, expert_labels=True, demo_margin=0.0)
@@ -194,8 +226,9 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"
     payload = torch.load(path, weights_only=True)
-    for key in ("demo_epsilon", "demo_unturned_branches", "expert_labels", "expert_turn_ties",
-                "margin_balance", "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
+    for key in ("demo_epsilon", "demo_noise_per_episode", "demo_unturned_branches",
+                "demo_workers", "expert_labels", "expert_turn_ties", "margin_balance",
+                "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -210,6 +243,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert training.network.spatial_keypoints is False
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert training.demo_unturned_branches is False and training.expert_turn_ties is False
+    assert training.demo_noise_per_episode is False and training.demo_workers == 1
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)

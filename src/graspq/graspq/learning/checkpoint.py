@@ -30,11 +30,14 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 
 # Training keys added after the first checkpoints were written, with the value that reproduces
 # how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
-# options were off; the first fingertip-feature runs used 0.1 m units). Loading fills them in,
-# so older runs still evaluate, export and resume.
+# options were off; one generator drove every demonstration's noise, in one process; the first
+# fingertip-feature runs used 0.1 m units). Loading fills them in, so older runs still
+# evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "demo_epsilon": 0.0,
+                                          "demo_noise_per_episode": False,
                                           "demo_unturned_branches": False,
+                                          "demo_workers": 1,
                                           "expert_labels": False,
                                           "expert_turn_ties": False,
                                           "margin_balance": 0.0,

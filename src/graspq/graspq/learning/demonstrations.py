@@ -67,26 +67,34 @@ class DemoCounts(NamedTuple):
     branch_successes: int = 0
 
 
-def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer, seeds: Iterable[int],
-                           epsilon: float, rng: np.random.Generator,
-                           unturned_branches: bool = False,
+def demo_capacity(episodes: int, max_steps: int, unturned_branches: bool) -> int:
+    """Transitions a buffer needs for ``episodes`` demonstrations: a branch replays a prefix
+    of its episode and stops at ``max_steps`` in all, so an episode and its branch together
+    fit in two episodes' room."""
+    return (2 if unturned_branches else 1) * episodes * (max_steps + 1)
+
+
+def record_oracle_episodes(env: BaxterGraspEnv, buffer: ReplayBuffer,
+                           episodes: Iterable[tuple[int, np.random.Generator]],
+                           epsilon: float, unturned_branches: bool = False,
                            turn_ties: bool = False) -> DemoCounts:
-    """One episode per env seed, acting like the oracle but taking a random action with
-    probability ``epsilon`` (DART noise injection, Laskey et al. 2017: the episodes also show
-    recoveries from wrong moves). Every transition is stored with the oracle's choice in its
-    state as ``expert_action``, and the object's pose relative to the gripper as
-    ``pose_target`` (:mod:`graspq.learning.pose`).
+    """One episode per ``(env seed, noise generator)`` pair, acting like the oracle but taking
+    a random action, drawn from the pair's generator, with probability ``epsilon`` (DART
+    noise injection, Laskey et al. 2017: the episodes also show recoveries from wrong moves).
+    Pairs may share one generator (the trainer's ``demo_noise_per_episode: false``). Every
+    transition is stored with the oracle's choice in its state as ``expert_action``, and the
+    object's pose relative to the gripper as ``pose_target`` (:mod:`graspq.learning.pose`).
 
     With ``unturned_branches``, each episode in which the oracle asks for a turn is followed
     by a branch from that state (:func:`record_unturned_branch`). With ``turn_ties``, a
     turn label also names the opposite turn where that one is as good (``expert_tie``)."""
     oracle = OraclePolicy(env)
-
-    def noisy(expert: int) -> int:
-        return int(epsilon_greedy(lambda: expert, epsilon, env.action_space.n, rng))
-
     successes = branches = branch_successes = 0
-    for seed in seeds:
+    for seed, rng in episodes:
+
+        def noisy(expert: int, rng: np.random.Generator = rng) -> int:
+            return int(epsilon_greedy(lambda: expert, epsilon, env.action_space.n, rng))
+
         obs, _ = env.reset(seed=seed)
         actions: list[int] = []
         first_turn: int | None = None  # steps taken before the oracle first asked to turn

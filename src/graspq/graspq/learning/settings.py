@@ -95,6 +95,14 @@ class TrainingConfig:
                                          "closes unaligned, as the trained policy's cube "
                                          "failures do (labelled with the oracle's turns; "
                                          "see graspq/learning/demonstrations.py)")
+    demo_noise_per_episode: bool = param(True, "each demonstration draws its noise from its "
+                                         "own generator (seeded by the run seed and its "
+                                         "index), so the demonstrations are the same however "
+                                         "many processes record them; false = one generator "
+                                         "for all, in order (runs before the key)")
+    demo_workers: int = param(1, "processes recording the demonstrations (needs "
+                              "demo_noise_per_episode; they cost one core each, and the "
+                              "demonstrations are the same for any number)", ge=1, le=64)
     expert_turn_ties: bool = param(False, "where a cube is as near aligned turning either "
                                    "way (yaw still to turn beyond 45 deg less half a turn "
                                    "step), label both turns as the expert's: the margin loss "
@@ -152,6 +160,10 @@ class TrainingConfig:
             raise ConfigError("margin_balance", "weights the margin loss by the "
                               "demonstrations' label counts: set demo_margin > 0 and "
                               "demo_episodes > 0")
+        if self.demo_workers > 1 and not self.demo_noise_per_episode:
+            raise ConfigError("demo_workers", "more than one process needs "
+                              "demo_noise_per_episode: true (one shared noise generator "
+                              "must run through the episodes in order)")
         if self.expert_labels and self.demo_margin <= 0:
             raise ConfigError("expert_labels", "the labels feed the margin loss: set "
                               "demo_margin > 0")

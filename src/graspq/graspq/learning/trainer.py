@@ -32,7 +32,12 @@ from graspq.learning.checkpoint import (
     save_best_checkpoint,
     save_checkpoint,
 )
-from graspq.learning.demonstrations import oracle_labels, record_oracle_episodes
+from graspq.learning.demo_workers import DemoEpisode, DemoStyle, record_demonstrations
+from graspq.learning.demonstrations import (
+    demo_capacity,
+    oracle_labels,
+    record_oracle_episodes,
+)
 from graspq.learning.pose import NO_POSE
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
@@ -144,10 +149,9 @@ class Trainer:
                                        training.views, camera.depth_near_m, camera.depth_far_m)
         self.demos = None
         if training.demo_episodes:
-            # A branch replays a prefix of its episode and stops at max_steps in all, so
-            # an episode and its branch together fit in two episodes' room.
-            room = 2 if training.demo_unturned_branches else 1
-            self.demos = ReplayBuffer(room * training.demo_episodes * (env_config.max_steps + 1),
+            self.demos = ReplayBuffer(demo_capacity(training.demo_episodes,
+                                                    env_config.max_steps,
+                                                    training.demo_unturned_branches),
                                       camera.image_size, training.views, camera.depth_near_m,
                                       camera.depth_far_m)
         # DAgger-style teacher: reads the env's privileged state, so it labels the state the
@@ -175,10 +179,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpointing
     def _comparable(self, mapping: dict) -> dict:
-        # The episode budget may grow on resume, and the thread count fit another machine
-        # (or a second run beside it); everything else must match.
+        # The episode budget may grow on resume, and the thread and process counts fit
+        # another machine (or a second run beside it); everything else must match.
         return {key: value for key, value in mapping.items()
-                if key not in ("episodes", "torch_threads")}
+                if key not in ("episodes", "torch_threads", "demo_workers")}
 
     def _restore(self) -> None:
         payload = load_checkpoint(self.run_dir)
@@ -289,17 +293,25 @@ class Trainer:
         With ``demo_epsilon`` > 0 some steps take a random action, labelled with the oracle's
         choice (:func:`graspq.learning.demonstrations.record_oracle_episodes`). They are
         deterministic (fixed seeds, scripted policy, own RNG), so a resumed run records them
-        again instead of storing them in every checkpoint.
+        again instead of storing them in every checkpoint; with ``demo_workers`` > 1, in
+        several processes (:mod:`graspq.learning.demo_workers`).
         """
         if self.demos is None:
             return
         cfg = self.training
-        seeds = (episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
-                 for index in range(cfg.demo_episodes))
-        counts = record_oracle_episodes(
-            self.env, self.demos, seeds, cfg.demo_epsilon,
-            np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET]), cfg.demo_unturned_branches,
-            cfg.expert_turn_ties)
+        started = time.perf_counter()
+        seeds = [episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
+                 for index in range(cfg.demo_episodes)]
+        style = DemoStyle(cfg.demo_epsilon, cfg.demo_unturned_branches, cfg.expert_turn_ties)
+        if cfg.demo_noise_per_episode:
+            episodes = [DemoEpisode(seed, (cfg.seed, _DEMO_SEED_OFFSET, index))
+                        for index, seed in enumerate(seeds)]
+            counts = record_demonstrations(self.env, self.demos, episodes, style,
+                                           cfg.demo_workers)
+        else:  # runs from before demo_noise_per_episode: one generator, in order
+            shared = np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET])
+            counts = record_oracle_episodes(self.env, self.demos,
+                                            ((seed, shared) for seed in seeds), *style)
         with_branches = (f", {counts.branches} unturned branches "
                          f"({counts.branch_successes} picked without the turn)"
                          if cfg.demo_unturned_branches else "")
@@ -308,7 +320,9 @@ class Trainer:
         self.log(f"demonstrations: {cfg.demo_episodes} oracle episodes "
                  f"(demo_epsilon {cfg.demo_epsilon:g}, {counts.successes} successes)"
                  f"{with_branches}, "
-                 f"{len(self.demos)} transitions{ties}")
+                 f"{len(self.demos)} transitions{ties}, in "
+                 f"{time.perf_counter() - started:.0f} s ({cfg.demo_workers} process"
+                 f"{'es' if cfg.demo_workers > 1 else ''})")
         if cfg.margin_balance > 0:
             weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))
             named = (f"{action.name} {weight:.2f}"
@@ -321,10 +335,12 @@ class Trainer:
         cfg = self.training
         if self.demos is None or self.episode > 0 or self.agent.updates > 0:
             return
+        started = time.perf_counter()
         for _ in range(cfg.pretrain_updates):
             self.agent.update(None, self._sample_demos(cfg.batch_size))
         if cfg.pretrain_updates:
-            self.log(f"pre-trained on demonstrations: {cfg.pretrain_updates} updates")
+            self.log(f"pre-trained on demonstrations: {cfg.pretrain_updates} updates in "
+                     f"{time.perf_counter() - started:.0f} s")
 
     def _sample_demos(self, count: int):
         return self.demos.sample(count, self.rng, self.training.n_step, self.training.gamma)
