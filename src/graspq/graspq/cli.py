@@ -127,6 +127,16 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_demos(args: argparse.Namespace) -> int:
+    from graspq.learning.bench import bench_demos
+
+    args.learner = args.views = args.episodes = None
+    training = _training_config(args)
+    report = bench_demos(training, _env_config(args.env_config), args.demos, args.workers)
+    print_report(report, args.json, "graspq bench demos")
+    return 0
+
+
 def _cmd_bench_env(args: argparse.Namespace) -> int:
     from graspq.sim.bench import bench_env
 
@@ -308,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
                              help="override a training config value (repeatable)")
     bench_train.add_argument("--json", action="store_true")
     bench_train.set_defaults(handler=_cmd_bench_train)
+
+    bench_demos = bench.add_parser("demos", help="demonstration episodes/s in one process "
+                                   "and in --workers (the same episodes both times)")
+    bench_demos.add_argument("--demos", type=int, default=100, metavar="N",
+                             help="demonstration episodes to record each time")
+    bench_demos.add_argument("--workers", type=int, default=2)
+    bench_demos.add_argument("--config", type=Path, help="training config (its seed and "
+                             "demo_* keys)")
+    bench_demos.add_argument("--env-config", type=Path)
+    bench_demos.add_argument("--seed", type=int)
+    bench_demos.add_argument("--set", action="append", metavar="KEY=VALUE",
+                             help="override a training key (repeatable)")
+    bench_demos.add_argument("--json", action="store_true")
+    bench_demos.set_defaults(handler=_cmd_bench_demos)
 
     config = commands.add_parser("config", help="write or check config files")
     config_commands = config.add_subparsers(dest="action", required=True)

@@ -341,6 +341,22 @@ def test_bench_train_json():
     assert report["baseline_nchw_updates_per_s"] > 0
 
 
+def test_bench_demos_json_records_the_same_demonstrations_in_two_processes():
+    command = [sys.executable, "-m", "graspq.cli", "bench", "demos", "--json", "--set",
+               "demo_epsilon=0.2", "--set", "demo_unturned_branches=true"]
+    result = subprocess.run(command + ["--demos", "4", "--workers", "2"], capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["same_demonstrations"] is True and report["transitions"] > 4
+    assert report["one_process_episodes_per_s"] > 0 and report["workers_episodes_per_s"] > 0
+    assert report["speedup"] == pytest.approx(report["one_process_s"] / report["workers_s"])
+    refused = subprocess.run(command + ["--demos", "0"], capture_output=True, text=True,
+                             timeout=300, check=False)
+    assert refused.returncode == 2 and "--demos and --workers must be at least 1" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path):
     import signal
     import time

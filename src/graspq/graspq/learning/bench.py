@@ -1,7 +1,10 @@
-"""``graspq bench train``: gradient updates per second and env steps per second while training.
+"""``graspq bench train``: gradient updates per second and env steps per second while
+training; ``graspq bench demos``: demonstration episodes per second in one and several
+processes.
 
-The baseline, measured in the same run, is the same update with the images in the default
-(NCHW-contiguous) memory format instead of channels_last.
+Baselines, measured in the same run: for updates, the same update with the images in the
+default (NCHW-contiguous) memory format instead of channels_last; for demonstrations, the
+same episodes recorded in one process.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import numpy as np
 import torch
 
 from graspq.learning.agent import QAgent
+from graspq.learning.demo_workers import record_demonstrations
+from graspq.learning.demonstrations import demo_capacity
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import TrainingConfig
-from graspq.learning.trainer import Trainer
+from graspq.learning.trainer import Trainer, demo_plan, demo_style
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import EnvConfig
 
@@ -95,4 +100,49 @@ def bench_train(training: TrainingConfig, env_config: EnvConfig,
         "update_every": training.update_every,
         "image_size": env_config.camera.image_size,
         "torch_threads": training.torch_threads,
+    }
+
+
+def bench_demos(training: TrainingConfig, env_config: EnvConfig, episodes: int,
+                workers: int) -> dict[str, Any]:
+    """Record the run's first ``episodes`` demonstrations (its seed and ``demo_*`` keys) in
+    one process, then the same ones in ``workers``; report both rates and whether the two
+    buffers hold the same transitions."""
+    if episodes < 1 or workers < 1:
+        raise ValueError(f"--demos and --workers must be at least 1, got {episodes} and "
+                         f"{workers}")
+    plan, style = demo_plan(training.seed, episodes), demo_style(training)
+    camera = env_config.camera
+    env = BaxterGraspEnv(env_config)
+    try:
+        timings, buffers = [], []
+        for processes in (1, workers):
+            buffer = ReplayBuffer(demo_capacity(episodes, env_config.max_steps,
+                                                style.unturned_branches),
+                                  camera.image_size, training.views, camera.depth_near_m,
+                                  camera.depth_far_m)
+            start = time.perf_counter()
+            counts = record_demonstrations(env, buffer, plan, style, processes)
+            timings.append(time.perf_counter() - start)
+            buffers.append((buffer, counts))
+    finally:
+        env.close()
+    (one, one_counts), (many, many_counts) = buffers
+    same = (len(one) == len(many) and one_counts == many_counts
+            and all(np.array_equal(a, b) for a, b in zip(
+                one.sample(256, np.random.default_rng(0)).obs.values(),
+                many.sample(256, np.random.default_rng(0)).obs.values(), strict=True)))
+    return {
+        "episodes": episodes,
+        "transitions": len(one),
+        "workers": workers,
+        "one_process_s": timings[0],
+        "one_process_episodes_per_s": episodes / timings[0],
+        "workers_s": timings[1],
+        "workers_episodes_per_s": episodes / timings[1],
+        "speedup": timings[0] / timings[1],
+        "same_demonstrations": same,
+        "demo_epsilon": style.epsilon,
+        "unturned_branches": style.unturned_branches,
+        "image_size": camera.image_size,
     }

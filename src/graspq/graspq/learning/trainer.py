@@ -66,6 +66,19 @@ def episode_seed(run_seed: int, episode: int) -> int:
     return (run_seed << 20) + episode
 
 
+def demo_plan(run_seed: int, count: int) -> list[DemoEpisode]:
+    """A run's demonstration episodes: env seeds no training episode uses, and each
+    episode's noise seed (with ``demo_noise_per_episode``)."""
+    return [DemoEpisode(episode_seed(run_seed, _DEMO_SEED_OFFSET + index),
+                        (run_seed, _DEMO_SEED_OFFSET, index)) for index in range(count)]
+
+
+def demo_style(training: TrainingConfig) -> DemoStyle:
+    """How a run records its demonstrations (its ``demo_*`` keys)."""
+    return DemoStyle(training.demo_epsilon, training.demo_unturned_branches,
+                     training.expert_turn_ties)
+
+
 class GreedyPolicy:
     """The agent's greedy policy, for evaluation: argmax of its Q-values, and with a
     ``revisit_window`` never a move back to a pose of its last steps
@@ -300,18 +313,16 @@ class Trainer:
             return
         cfg = self.training
         started = time.perf_counter()
-        seeds = [episode_seed(cfg.seed, _DEMO_SEED_OFFSET + index)
-                 for index in range(cfg.demo_episodes)]
-        style = DemoStyle(cfg.demo_epsilon, cfg.demo_unturned_branches, cfg.expert_turn_ties)
+        style = demo_style(cfg)
+        episodes = demo_plan(cfg.seed, cfg.demo_episodes)
         if cfg.demo_noise_per_episode:
-            episodes = [DemoEpisode(seed, (cfg.seed, _DEMO_SEED_OFFSET, index))
-                        for index, seed in enumerate(seeds)]
             counts = record_demonstrations(self.env, self.demos, episodes, style,
                                            cfg.demo_workers)
         else:  # runs from before demo_noise_per_episode: one generator, in order
             shared = np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET])
-            counts = record_oracle_episodes(self.env, self.demos,
-                                            ((seed, shared) for seed in seeds), *style)
+            counts = record_oracle_episodes(
+                self.env, self.demos, ((episode.env_seed, shared) for episode in episodes),
+                *style)
         with_branches = (f", {counts.branches} unturned branches "
                          f"({counts.branch_successes} picked without the turn)"
                          if cfg.demo_unturned_branches else "")
