@@ -25,6 +25,7 @@ class Action(enum.IntEnum):
 
 
 NUM_ACTIONS = len(Action)
+TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
 
 # Unit direction of each move in the base frame: (dx, dy, dz, dyaw); CLOSE has none.
 MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from graspq.actions import Action
-from graspq.learning.demonstrations import TURNS, record_oracle_episodes
+from graspq.actions import TURNS, Action
+from graspq.learning.demonstrations import record_oracle_episodes
 from graspq.learning.pose import decode_pose
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.sim.oracle import OraclePolicy

@@ -15,11 +15,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from graspq.actions import Action
 from graspq.config import ConfigError
+from graspq.learning.agent import QAgent
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
-from graspq.learning.replay import NO_EXPERT
+from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
+from graspq.learning.targets import label_balance_weights
 from graspq.learning.trainer import Trainer, episode_seed
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
@@ -172,6 +174,44 @@ def test_demo_workers_change_the_time_only(tmp_path):
         dataclasses.replace(config, demo_noise_per_episode=False, demo_workers=2)
 
 
+def test_turn_margin_weight_scales_the_margin_loss_of_turn_labels_only():
+    env = BaxterGraspEnv(TINY_ENV)
+    camera = TINY_ENV.camera
+    buffer = ReplayBuffer(40, camera.image_size, "multi", camera.depth_near_m,
+                          camera.depth_far_m)
+    try:
+        obs, _ = env.reset(seed=1)
+        for action in (Action.MINUS_Z, Action.PLUS_X, Action.MINUS_Y, Action.MINUS_Z):
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, int(action), reward, next_obs, terminated, truncated,
+                       expert_action=int(action))
+            obs = next_obs
+    finally:
+        env.close()
+    batch = buffer.sample(8, np.random.default_rng(0))
+
+    def margin_part(weight: float, label: Action) -> float:
+        config = dataclasses.replace(TINY, turn_margin_weight=weight)
+        torch.manual_seed(0)  # the same initial weights for every agent
+        agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
+                       camera.depth_near_m, camera.depth_far_m)
+        agent.update(batch._replace(expert_actions=np.full(8, int(label))))
+        return agent.loss_parts["margin"]
+
+    for label in (Action.PLUS_YAW, Action.MINUS_YAW):
+        assert margin_part(3.0, label) == pytest.approx(3 * margin_part(1.0, label), rel=1e-5)
+    assert margin_part(3.0, Action.MINUS_Z) == pytest.approx(margin_part(1.0, Action.MINUS_Z),
+                                                             rel=1e-6)
+    # On top of margin_balance's weights.
+    config = dataclasses.replace(TINY, turn_margin_weight=2.0, margin_balance=1.0)
+    agent = QAgent(config, config.network.gqn(camera.image_size, "multi"), camera.depth_near_m,
+                   camera.depth_far_m)
+    counts = np.arange(1, 10)
+    turn = np.isin(np.arange(9), [Action.PLUS_YAW, Action.MINUS_YAW])
+    np.testing.assert_allclose(agent.balance_labels(counts),
+                               label_balance_weights(counts, 1.0) * np.where(turn, 2.0, 1.0))
+
+
 def test_expert_labels_need_the_margin_loss_and_a_replay_learner():
     with pytest.raises(ConfigError, match="expert_labels"):
         dataclasses.replace(TINY, expert_labels=True, demo_margin=0.0)
@@ -228,7 +268,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     payload = torch.load(path, weights_only=True)
     for key in ("demo_epsilon", "demo_noise_per_episode", "demo_unturned_branches",
                 "demo_workers", "expert_labels", "expert_turn_ties", "margin_balance",
-                "pose_loss_weight", "pose_yaw_weight", "revisit_window"):
+                "pose_loss_weight", "pose_yaw_weight", "revisit_window", "turn_margin_weight"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -244,6 +284,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert training.demo_unturned_branches is False and training.expert_turn_ties is False
     assert training.demo_noise_per_episode is False and training.demo_workers == 1
+    assert training.turn_margin_weight == 1.0
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)

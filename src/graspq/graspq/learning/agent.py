@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from graspq.actions import epsilon_greedy
+from graspq.actions import TURNS, epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
@@ -63,7 +63,12 @@ class QAgent:
                                           eps=config.adam_eps)
         self.updates = 0
         self.loss_parts: dict[str, float] = {}  # the last update's loss terms, for the logs
-        self.label_weights: torch.Tensor | None = None  # per action, see balance_labels
+        # Per action, the margin loss's weight of a row with that label (None = all 1):
+        # turn_margin_weight, times balance_labels' weights once they are known.
+        self._turn_weights = np.ones(network.num_actions, np.float32)
+        self._turn_weights[list(TURNS)] = config.turn_margin_weight
+        self.label_weights: torch.Tensor | None = (
+            None if config.turn_margin_weight == 1.0 else torch.as_tensor(self._turn_weights))
         self._augment_generator = torch.Generator().manual_seed(config.seed + 17)
 
     # ------------------------------------------------------------------------- acting
@@ -97,7 +102,7 @@ class QAgent:
         """Weight the margin loss by ``label_balance_weights(counts, margin_balance)``; the
         counts are the demonstrations' labels, which a resumed run records again, so the
         weights need no checkpoint. Returns the weights."""
-        weights = label_balance_weights(counts, self.config.margin_balance)
+        weights = label_balance_weights(counts, self.config.margin_balance) * self._turn_weights
         self.label_weights = torch.as_tensor(weights)
         return weights
 

@@ -46,7 +46,8 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "network.spatial_keypoints": False,
                                           "pose_loss_weight": 0.0,
                                           "pose_yaw_weight": 1.0,
-                                          "revisit_window": 0}
+                                          "revisit_window": 0,
+                                          "turn_margin_weight": 1.0}
 
 
 class CheckpointError(ValueError):

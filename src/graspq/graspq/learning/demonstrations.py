@@ -12,13 +12,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from graspq.actions import Action, epsilon_greedy
+from graspq.actions import TURNS, Action, epsilon_greedy
 from graspq.learning.pose import pose_target
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
-
-TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
 
 
 class OracleLabels(NamedTuple):

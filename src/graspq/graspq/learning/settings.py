@@ -121,6 +121,10 @@ class TrainingConfig:
                                   "-margin_balance: 0 = unweighted, 0.5 = inverse square "
                                   "root, 1 = inverse frequency (rare labels such as the cube "
                                   "turn count as much as common ones)", ge=0.0, le=1.0)
+    turn_margin_weight: float = param(1.0, "weight of the margin loss on states the oracle "
+                                      "labels with a turn, against 1 for every other label "
+                                      "(more asks the policy harder to take the cube's "
+                                      "turns; on top of margin_balance)", ge=0.0)
     pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
                                   "episode (DQfD pre-training)", ge=0)
     pose_loss_weight: float = param(0.0, "weight of the auxiliary pose loss: a head on the "
