@@ -11,7 +11,10 @@ export MUJOCO_GL="${MUJOCO_GL:-egl}"
 run="${GRASPQ_RUN:-runs/main}"
 resume=()
 [[ -f "$run/checkpoints/latest.json" ]] && resume=(--resume)
-.venv/bin/graspq train --config config/training_demos.yaml --out "$run" "${resume[@]}" "$@"
+# Alone on the machine, the run takes both cores: two torch threads (the config's one thread
+# suits two runs side by side), two processes for the demonstrations (the config's).
+.venv/bin/graspq train --config config/training_demos.yaml --out "$run" "${resume[@]}" \
+    --set torch_threads=2 "$@"
 .venv/bin/graspq eval --checkpoint "$run" --episodes 90
 .venv/bin/graspq export --checkpoint "$run" --out "$run/policy.onnx"
 .venv/bin/graspq plot "$run" --out "$run/figures"
