@@ -52,13 +52,12 @@ def _record(env: BaxterGraspEnv, buffer: ReplayBuffer, episodes: Sequence[DemoEp
                                   style.turn_ties)
 
 
-def _record_share(env_config: EnvConfig, like: ReplayBuffer, episodes: list[DemoEpisode],
-                  style: DemoStyle, path: Path) -> DemoCounts:
-    """A worker process's job: record ``episodes`` into a buffer shaped like ``like`` (an
-    empty one, cheap to send: its arrays are not written yet) and save it to ``path``."""
+def _record_share(env_config: EnvConfig, frames: tuple[int, str, float, float],
+                  episodes: list[DemoEpisode], style: DemoStyle, path: Path) -> DemoCounts:
+    """A worker process's job: record ``episodes`` into a buffer of the caller's frame
+    format (``frames``: image size, views, depth bounds) and save it to ``path``."""
     buffer = ReplayBuffer(demo_capacity(len(episodes), env_config.max_steps,
-                                        style.unturned_branches),
-                          like.image_size, like.views, like.depth_near_m, like.depth_far_m)
+                                        style.unturned_branches), *frames)
     env = BaxterGraspEnv(env_config)
     try:
         counts = _record(env, buffer, episodes, style)
@@ -84,12 +83,11 @@ def record_demonstrations(env: BaxterGraspEnv, buffer: ReplayBuffer,
               if part.size]
     if len(shares) <= 1:
         return _record(env, buffer, episodes, style)
-    blank = ReplayBuffer(1, buffer.image_size, buffer.views, buffer.depth_near_m,
-                         buffer.depth_far_m)
+    frames = (buffer.image_size, buffer.views, buffer.depth_near_m, buffer.depth_far_m)
     with tempfile.TemporaryDirectory(prefix="graspq-demos-") as folder, ProcessPoolExecutor(
             len(shares) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
         paths = [Path(folder) / f"share{index}.npz" for index in range(1, len(shares))]
-        jobs = [pool.submit(_record_share, env.config, blank, share, style, path)
+        jobs = [pool.submit(_record_share, env.config, frames, share, style, path)
                 for share, path in zip(shares[1:], paths, strict=True)]
         total = np.array(_record(env, buffer, shares[0], style))
         for job, path in zip(jobs, paths, strict=True):
