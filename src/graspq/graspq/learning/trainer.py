@@ -322,7 +322,7 @@ class Trainer:
             shared = np.random.default_rng([cfg.seed, _DEMO_SEED_OFFSET])
             counts = record_oracle_episodes(
                 self.env, self.demos, ((episode.env_seed, shared) for episode in episodes),
-                *style)
+                style.epsilon, style.unturned_branches, style.turn_ties)
         with_branches = (f", {counts.branches} unturned branches "
                          f"({counts.branch_successes} picked without the turn)"
                          if cfg.demo_unturned_branches else "")
