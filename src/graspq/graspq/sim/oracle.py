@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from graspq.actions import Action
+from graspq.actions import TURNS, Action
 from graspq.sim.env import BaxterGraspEnv
 
 
@@ -117,7 +117,7 @@ class OraclePolicy:
         error, and a cube turned +44 deg looks like one turned -46 deg, 2 deg from -44 deg:
         near +-45 deg the choice is a sign no camera image can tell apart. A learner asked
         to copy it gets opposite labels for nearly the same image (``expert_turn_ties``)."""
-        if action not in (Action.PLUS_YAW, Action.MINUS_YAW):
+        if action not in TURNS:
             return None
         own = 1 if action == Action.PLUS_YAW else -1
         mine, other = self.turns_needed(own), self.turns_needed(-own)
