@@ -20,10 +20,9 @@ import torch
 
 from graspq.learning.agent import QAgent
 from graspq.learning.demo_workers import record_demonstrations
-from graspq.learning.demonstrations import demo_capacity
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import TrainingConfig
-from graspq.learning.trainer import Trainer, demo_plan, demo_style
+from graspq.learning.trainer import Trainer, demo_buffer, demo_plan, demo_style
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import EnvConfig
 
@@ -117,10 +116,7 @@ def bench_demos(training: TrainingConfig, env_config: EnvConfig, episodes: int,
     try:
         timings, buffers = [], []
         for processes in (1, workers):
-            buffer = ReplayBuffer(demo_capacity(episodes, env_config.max_steps,
-                                                style.unturned_branches),
-                                  camera.image_size, training.views, camera.depth_near_m,
-                                  camera.depth_far_m)
+            buffer = demo_buffer(training, env_config, episodes)
             start = time.perf_counter()
             counts = record_demonstrations(env, buffer, plan, style, processes)
             timings.append(time.perf_counter() - start)

@@ -74,7 +74,7 @@ def record_demonstrations(env: BaxterGraspEnv, buffer: ReplayBuffer,
     ``workers - 1`` more processes (see the module docstring). Returns the summed counts.
 
     A worker's failure is raised here, before its share is appended; the buffer then holds
-    this process's share only.
+    the shares before it.
     """
     if workers < 1:
         raise ValueError(f"demo workers must be at least 1, got {workers}")

@@ -73,6 +73,15 @@ def demo_plan(run_seed: int, count: int) -> list[DemoEpisode]:
                         (run_seed, _DEMO_SEED_OFFSET, index)) for index in range(count)]
 
 
+def demo_buffer(training: TrainingConfig, env_config: EnvConfig, episodes: int) -> ReplayBuffer:
+    """An empty buffer with room for ``episodes`` of the run's demonstrations."""
+    camera = env_config.camera
+    return ReplayBuffer(demo_capacity(episodes, env_config.max_steps,
+                                      training.demo_unturned_branches),
+                        camera.image_size, training.views, camera.depth_near_m,
+                        camera.depth_far_m)
+
+
 def demo_style(training: TrainingConfig) -> DemoStyle:
     """How a run records its demonstrations (its ``demo_*`` keys)."""
     return DemoStyle(training.demo_epsilon, training.demo_unturned_branches,
@@ -162,11 +171,7 @@ class Trainer:
                                        training.views, camera.depth_near_m, camera.depth_far_m)
         self.demos = None
         if training.demo_episodes:
-            self.demos = ReplayBuffer(demo_capacity(training.demo_episodes,
-                                                    env_config.max_steps,
-                                                    training.demo_unturned_branches),
-                                      camera.image_size, training.views, camera.depth_near_m,
-                                      camera.depth_far_m)
+            self.demos = demo_buffer(training, env_config, training.demo_episodes)
         # DAgger-style teacher: reads the env's privileged state, so it labels the state the
         # agent is in right now (its action, the pose targets); it never acts and never
         # reaches the exported policy.
