@@ -56,6 +56,12 @@ def _rows(path):
                 for row in csv.DictReader(handle)]
 
 
+def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> None:
+    """Every tensor of the two state dicts bit-identical."""
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     straight = _train(tmp_path / "straight")
     _train(tmp_path / "split", stop_after=2)
@@ -63,12 +69,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert resumed.episode == straight.episode == 4
     assert resumed.env_steps == straight.env_steps
     assert resumed.agent.updates == straight.agent.updates > 0
-    for name, tensor in straight.agent.online.state_dict().items():
-        torch.testing.assert_close(resumed.agent.online.state_dict()[name], tensor, rtol=0,
-                                   atol=0, msg=name)
-    for name, tensor in straight.agent.target.state_dict().items():
-        torch.testing.assert_close(resumed.agent.target.state_dict()[name], tensor, rtol=0,
-                                   atol=0, msg=name)
+    _assert_same_weights(straight.agent.online, resumed.agent.online)
+    _assert_same_weights(straight.agent.target, resumed.agent.target)
     assert len(resumed.replay) == len(straight.replay)
     assert _rows(tmp_path / "split" / "train.csv") == _rows(tmp_path / "straight" / "train.csv")
     assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
@@ -135,17 +137,9 @@ def test_margin_balance_weights_come_from_the_demonstrations_labels(tmp_path):
     _train(tmp_path / "split", config, stop_after=2)
     resumed = _train(tmp_path / "split", config, resume=True)
     torch.testing.assert_close(resumed.agent.label_weights, trainer.agent.label_weights)
-    for name, tensor in trainer.agent.online.state_dict().items():
-        torch.testing.assert_close(resumed.agent.online.state_dict()[name], tensor, rtol=0,
-                                   atol=0, msg=name)
+    _assert_same_weights(trainer.agent.online, resumed.agent.online)
     with pytest.raises(ConfigError, match="margin_balance"):
         dataclasses.replace(TINY, margin_balance=0.5, demo_episodes=0)
-
-
-def _same_weights(a: Trainer, b: Trainer) -> None:
-    for name, tensor in a.agent.online.state_dict().items():
-        torch.testing.assert_close(b.agent.online.state_dict()[name], tensor, rtol=0, atol=0,
-                                   msg=name)
 
 
 def test_demo_workers_change_the_time_only(tmp_path):
@@ -164,7 +158,7 @@ def test_demo_workers_change_the_time_only(tmp_path):
     resumed = _train(tmp_path / "split", config, resume=True)
     assert len(resumed.demos) == len(straight.demos) > 0
     assert resumed.agent.updates == straight.agent.updates
-    _same_weights(straight, resumed)
+    _assert_same_weights(straight.agent.online, resumed.agent.online)
     # Runs from before the key drew every demonstration's noise from one generator: still
     # trained that way when asked, and different demonstrations.
     shared = _train(tmp_path / "shared", dataclasses.replace(config, demo_noise_per_episode=False))
