@@ -1,25 +1,29 @@
 """tools/reproduce_paper: runs the matrix resumably and writes the report."""
 
 import json
+from pathlib import Path
 
-from graspq.config import dump_yaml
+import pytest
+
+from graspq.config import ConfigError, apply_overrides, dump_yaml, load_config
 from graspq.learning import reproduce
 from graspq.learning.settings import TRAINING_NODE_NAME, NetworkConfig, TrainingConfig
 
+# n_step 3 is a replay setting: the Q-learning cell must run with its reset.
 TINY = TrainingConfig(batch_size=4, replay_capacity=200, learning_starts=4, eval_every=1,
-                      eval_episodes=3, checkpoint_every=1, torch_threads=1,
+                      eval_episodes=3, checkpoint_every=1, torch_threads=1, n_step=3,
                       network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=8,
                                             motor_width=4))
+RECIPE = Path(__file__).resolve().parents[3] / "config" / "training_demos.yaml"
 
 
-def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "FINAL_EVAL_EPISODES", 3)
+def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path):
     config = tmp_path / "training.yaml"
     config.write_text(dump_yaml(TINY, TRAINING_NODE_NAME))
     root, report = tmp_path / "runs", tmp_path / "docs" / "results.md"
     args = ["--config", str(config), "--seeds", "0", "--episodes", "2", "--parallel", "2",
             "--cells", "ddqn-multi", "qlearning-single", "--root", str(root),
-            "--report", str(report), "--set", "n_step=1"]
+            "--report", str(report), "--eval-episodes", "3"]
     # Stop after one episode (as if interrupted), then run again: the runs resume.
     assert reproduce.main([*args[:4], "--episodes", "1", *args[6:]]) == 0
     assert reproduce.episodes_done(root / "ddqn-multi-s0") == 1
@@ -29,10 +33,33 @@ def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path, mon
         final = json.loads((root / cell / "final_eval.json").read_text())
         assert final["episodes"] == 3 and final["episodes_trained"] == 2
         assert reproduce.episodes_done(root / cell) == 2
+        assert json.loads((root / cell / "wall_clock.json").read_text())["train_seconds"] > 0
     text = report.read_text()
     assert "| ddqn | multi | 1/1 | 2 |" in text and "| qlearning | single | 1/1 | 2 |" in text
+    assert "final greedy evaluation on 3 episodes" in text
     assert (tmp_path / "docs" / "figures" / "results" / "learning_curves.png").stat().st_size > 0
     # A second invocation trains nothing: the finished runs are skipped.
     log = (root / "ddqn-multi-s0" / "train.log").read_text()
+    wall_clock = (root / "ddqn-multi-s0" / "wall_clock.json").read_text()
     assert reproduce.main(args) == 0
     assert (root / "ddqn-multi-s0" / "train.log").read_text() == log
+    # Another evaluation count evaluates the runs again, still without training.
+    assert reproduce.main([*args[:-1], "6", "--cells", "ddqn-multi"]) == 0
+    assert json.loads((root / "ddqn-multi-s0" / "final_eval.json").read_text())["episodes"] == 6
+    assert (root / "ddqn-multi-s0" / "wall_clock.json").read_text() == wall_clock
+    assert "final greedy evaluation on 6 episodes" in report.read_text()
+
+
+def test_qlearning_cell_resets_the_replay_recipe_to_the_baseline():
+    recipe = load_config(TrainingConfig, RECIPE, TRAINING_NODE_NAME)
+    assert recipe.demo_episodes > 0 and recipe.n_step > 1  # a replay recipe
+    with pytest.raises(ConfigError, match="learner"):
+        apply_overrides(recipe, ["learner=qlearning"])
+    baseline = apply_overrides(recipe, ["learner=qlearning", *reproduce.applicable(
+        ["n_step=5", "demo_episodes=10", "learning_rate=0.001"], "qlearning")])
+    defaults = TrainingConfig()
+    for key in reproduce.REPLAY_ONLY_KEYS:
+        assert getattr(baseline, key) == getattr(defaults, key), key
+    # Settings every learner shares stay the recipe's, or the override's.
+    assert baseline.learning_rate == 0.001 and baseline.network == recipe.network
+    assert reproduce.applicable(["n_step=5"], "ddqn") == ["n_step=5"]

@@ -21,17 +21,20 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from graspq.learning.settings import TrainingConfig
 from graspq.learning.trainer import read_log
 from graspq.sim.settings import OBJECT_TYPES
 
 LEARNERS = ("qlearning", "dqn", "ddqn")
 VIEWS = ("single", "multi")
-FINAL_EVAL_EPISODES = 90  # 30 per object type
+FINAL_EVAL_EPISODES = 300  # 100 per object type: one standard error of about 2.5 points near 95 %
 FINAL_EVAL_SEED = 2_000_000
 REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
                               "demo_unturned_branches", "expert_turn_ties",
@@ -59,16 +62,23 @@ def _graspq(*args: str) -> list[str]:
 
 
 def applicable(assignments: list[str], learner: str) -> list[str]:
-    """The overrides that apply to ``learner``: the Q-learning baseline learns from its latest
-    transition only, so replay-only settings (demonstrations, n-step) are left out for it."""
+    """The overrides for ``learner``. The Q-learning baseline learns from its latest
+    transition only, so its replay-only settings (demonstrations, n-step, the margin and pose
+    losses) go back to their defaults, whatever the config file or ``--set`` give them: one
+    replay recipe (config/training_demos.yaml) then runs every cell of the matrix."""
     if learner != "qlearning":
         return assignments
-    return [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
+    defaults = TrainingConfig()
+    resets = [f"{key}={yaml.safe_dump(getattr(defaults, key)).splitlines()[0]}"
+              for key in sorted(REPLAY_ONLY_KEYS)]
+    return resets + [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
 
 
 def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed: int,
-                       episodes: int, extra: list[str]) -> dict[str, Any]:
-    """Train (or resume, or skip) one cell, then evaluate it once; returns its final eval."""
+                       episodes: int, extra: list[str],
+                       eval_episodes: int = FINAL_EVAL_EPISODES) -> dict[str, Any]:
+    """Train (or resume, or skip) one cell, then evaluate it once on ``eval_episodes``
+    (again if the saved evaluation used another count); returns its final eval."""
     directory = run_dir(root, learner, views, seed)
     extra = applicable(extra, learner)
     command = _graspq("train", "--config", str(config), "--learner", learner, "--views",
@@ -83,15 +93,18 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
             log.write(f"$ {shlex.join(command)}\n")
             log.flush()
             env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            started = time.monotonic()
             result = subprocess.run(command, stdout=log, stderr=log, env=env, check=False)
+            add_wall_clock(directory, time.monotonic() - started)
         if result.returncode != 0:
             raise RuntimeError(f"{directory}: training failed (exit {result.returncode}); "
                                f"see {directory / 'train.log'}")
     final = directory / "final_eval.json"
-    if not final.exists() or json.loads(final.read_text()).get("episodes_trained") != episodes:
+    saved = json.loads(final.read_text()) if final.exists() else {}
+    if (saved.get("episodes_trained"), saved.get("episodes")) != (episodes, eval_episodes):
         result = subprocess.run(
             _graspq("eval", "--checkpoint", str(directory), "--episodes",
-                    str(FINAL_EVAL_EPISODES), "--seed", str(FINAL_EVAL_SEED), "--json"),
+                    str(eval_episodes), "--seed", str(FINAL_EVAL_SEED), "--json"),
             capture_output=True, text=True, check=False,
             env=dict(os.environ, OMP_NUM_THREADS="1"))
         if result.returncode != 0:
@@ -100,6 +113,20 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
         report["episodes_trained"] = episodes
         final.write_text(json.dumps(report, indent=1))
     return json.loads(final.read_text())
+
+
+def add_wall_clock(directory: Path, seconds: float) -> None:
+    """Add one ``graspq train`` invocation's wall-clock time to the run's ``wall_clock.json``:
+    demonstrations, pre-training, evaluations and checkpoints included, which train.csv's
+    ``wall_s`` (the training episodes alone) leaves out."""
+    path = directory / "wall_clock.json"
+    total = json.loads(path.read_text())["train_seconds"] if path.exists() else 0.0
+    path.write_text(json.dumps({"train_seconds": round(total + seconds, 1)}))
+
+
+def _end_to_end_hours(directory: Path) -> float | None:
+    path = directory / "wall_clock.json"
+    return json.loads(path.read_text())["train_seconds"] / 3600 if path.exists() else None
 
 
 def first_episode_reaching(directory: Path, threshold: float) -> int | None:
@@ -127,12 +154,42 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _cell_row(learner: str, views: str, directories: list[Path], reports: list[dict],
+              seeds: list[int], episodes: int) -> str:
+    """One table row: a cell's finished runs, mean ± std over their seeds."""
+    per_object = [_mean_std([r["per_object"][k]["success_rate"] for r in reports
+                             if k in r["per_object"]]) for k in OBJECT_TYPES]
+    steps = [r["mean_steps_to_success"] for r in reports
+             if r["mean_steps_to_success"] is not None]
+    reach = {t: [first_episode_reaching(d, t) for d in directories] for t in (0.8, 0.9)}
+    hours = [h for h in (_wall_hours(d) for d in directories) if h is not None]
+    end_to_end = [h for h in (_end_to_end_hours(d) for d in directories) if h is not None]
+    # A run may have been trained for another budget than this invocation's (a longer
+    # or shorter run evaluated into the same report): say what each row is.
+    trained = sorted({r.get("episodes_trained", episodes) for r in reports})
+    return (f"| {learner} | {views} | {len(reports)}/{len(seeds)} | "
+            f"{', '.join(map(str, trained)) or 'n/a'} | "
+            f"{_mean_std([r['success_rate'] for r in reports])} | " + " | ".join(per_object)
+            + f" | {_fmt(np.mean(steps) if steps else None, '.1f')} | "
+            + " | ".join(", ".join("never" if e is None else str(e) for e in reach[t])
+                         or "n/a" for t in (0.8, 0.9))
+            + f" | {_fmt(np.mean(hours) if hours else None, '.2f')} | "
+            + f"{_fmt(np.mean(end_to_end) if end_to_end else None, '.2f')} |")
+
+
 def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command: str,
                  cells: list[tuple[str, str]]) -> None:
     """docs/results.md (and its figures) from every finished cell."""
     from graspq.learning.plots import plot_runs
 
-    figures_dir = out.parent / "figures" / out.stem  # one folder per report
+    rows, finished, evaluated = [], [], set()
+    for learner, views in cells:
+        directories = [run_dir(root, learner, views, seed) for seed in seeds]
+        directories = [d for d in directories if (d / "final_eval.json").exists()]
+        reports = [json.loads((d / "final_eval.json").read_text()) for d in directories]
+        rows.append(_cell_row(learner, views, directories, reports, seeds, episodes))
+        finished += directories
+        evaluated |= {r["episodes"] for r in reports}
     lines = [
         "# Results: Q-learning vs DQN vs Double DQN, single- vs multi-view",
         "",
@@ -140,44 +197,23 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
         f"{os.cpu_count()} cores, Python {platform.python_version()}).",
         "",
         f"Scale: {episodes} training episodes per run (unless the 'episodes' column says "
-        f"otherwise), seeds {seeds}; final greedy "
-        f"evaluation on {FINAL_EVAL_EPISODES} episodes ({FINAL_EVAL_EPISODES // 3} per "
-        f"object, seeds {FINAL_EVAL_SEED}..., the same for every run). Mean ± std over seeds "
-        "where there are several. 'Episodes to 80 %/90 %' is the first periodic greedy "
-        "evaluation (`eval_every`) at or above that success rate.",
+        f"otherwise), seeds {seeds}; final greedy evaluation on "
+        f"{', '.join(map(str, sorted(evaluated))) or 'no'} episodes (cycling through the "
+        f"objects, seeds {FINAL_EVAL_SEED}..., the same for every run). Mean ± std over "
+        "seeds where there are several. 'Episodes to 80 %/90 %' is the first periodic "
+        "greedy evaluation (`eval_every`) at or above that success rate. 'Hours per run' is "
+        "the training episodes alone (train.csv); 'end to end' adds the demonstrations, "
+        "pre-training, evaluations and checkpoints (`graspq train` as this tool ran it, "
+        "beside another run when `--parallel` is 2).",
         "",
         "| learner | views | runs done | episodes | overall | " + " | ".join(OBJECT_TYPES)
-        + " | steps to success | episodes to 80 % | episodes to 90 % | hours per run |",
-        "|---|---|---|---|---|" + "---|" * len(OBJECT_TYPES) + "---|---|---|---|",
+        + " | steps to success | episodes to 80 % | episodes to 90 % | hours per run "
+        "| end to end |",
+        "|---|---|---|---|---|" + "---|" * len(OBJECT_TYPES) + "---|---|---|---|---|",
+        *rows,
     ]
-    finished = []
-    for learner, views in cells:
-        reports, directories = [], []
-        for seed in seeds:
-            directory = run_dir(root, learner, views, seed)
-            final = directory / "final_eval.json"
-            if final.exists():
-                reports.append(json.loads(final.read_text()))
-                directories.append(directory)
-        finished += directories
-        per_object = [_mean_std([r["per_object"][k]["success_rate"] for r in reports
-                                 if k in r["per_object"]]) for k in OBJECT_TYPES]
-        steps = [r["mean_steps_to_success"] for r in reports
-                 if r["mean_steps_to_success"] is not None]
-        reach = {t: [first_episode_reaching(d, t) for d in directories] for t in (0.8, 0.9)}
-        hours = [h for h in (_wall_hours(d) for d in directories) if h is not None]
-        # A run may have been trained for another budget than this invocation's (a longer
-        # or shorter run evaluated into the same report): say what each row is.
-        trained = sorted({r.get("episodes_trained", episodes) for r in reports})
-        lines.append(
-            f"| {learner} | {views} | {len(reports)}/{len(seeds)} | "
-            f"{', '.join(map(str, trained)) or 'n/a'} | "
-            f"{_mean_std([r['success_rate'] for r in reports])} | " + " | ".join(per_object)
-            + f" | {_fmt(np.mean(steps) if steps else None, '.1f')} | "
-            + " | ".join(", ".join("never" if e is None else str(e) for e in reach[t])
-                         or "n/a" for t in (0.8, 0.9))
-            + f" | {_fmt(np.mean(hours) if hours else None, '.2f')} |")
     if finished:
+        figures_dir = out.parent / "figures" / out.stem  # one folder per report
         plot_runs(finished, figures_dir)
         lines += ["", f"![learning curves](figures/{out.stem}/learning_curves.png)", "",
                   f"![per-object success](figures/{out.stem}/per_object_success.png)"]
@@ -195,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--episodes", type=int, default=3000)
     parser.add_argument("--parallel", type=int, default=2, help="trainings side by side")
+    parser.add_argument("--eval-episodes", type=int, default=FINAL_EVAL_EPISODES,
+                        help="final greedy evaluation episodes per run (a run evaluated "
+                        "on another count is evaluated again)")
     parser.add_argument("--cells", nargs="+", metavar="LEARNER-VIEWS",
                         default=[f"{lr}-{v}" for lr in LEARNERS for v in VIEWS],
                         help="subset of the matrix, e.g. ddqn-multi dqn-single")
@@ -217,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         failures = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel) as pool:
             futures = {pool.submit(train_and_evaluate, args.root, args.config, learner, views,
-                                   seed, args.episodes, args.set): (learner, views, seed)
+                                   seed, args.episodes, args.set, args.eval_episodes):
+                       (learner, views, seed)
                        for learner, views, seed in jobs}
             for future in concurrent.futures.as_completed(futures):
                 learner, views, seed = futures[future]
