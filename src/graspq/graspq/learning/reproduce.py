@@ -34,7 +34,7 @@ from graspq.sim.settings import OBJECT_TYPES
 
 LEARNERS = ("qlearning", "dqn", "ddqn")
 VIEWS = ("single", "multi")
-FINAL_EVAL_EPISODES = 300  # 100 per object type: one standard error of about 2.5 points near 95 %
+FINAL_EVAL_EPISODES = 300  # 100 per object type: one standard error of about 2.2 points at 95 %
 FINAL_EVAL_SEED = 2_000_000
 REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
                               "demo_unturned_branches", "expert_turn_ties",
