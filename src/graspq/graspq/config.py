@@ -207,10 +207,15 @@ def _dump_fields(instance: Any, lines: list[str], indent: int) -> None:
             lines.append(f"{pad}{field.name}:")
             _dump_fields(value, lines, indent + 2)
             continue
-        rendered = yaml.safe_dump(list(value) if isinstance(value, tuple) else value,
-                                  default_flow_style=True, width=1000).strip()
-        rendered = rendered.removesuffix("\n...").removesuffix("...").strip()
-        lines.append(f"{pad}{field.name}: {rendered}  # {comment}")
+        lines.append(f"{pad}{field.name}: {yaml_value(value)}  # {comment}")
+
+
+def yaml_value(value: Any) -> str:
+    """One config value as YAML text on one line: as the dumped files write it, and as
+    ``apply_overrides`` reads a ``KEY=VALUE`` assignment."""
+    rendered = yaml.safe_dump(list(value) if isinstance(value, tuple) else value,
+                              default_flow_style=True, width=1000).strip()
+    return rendered.removesuffix("\n...").removesuffix("...").strip()
 
 
 def apply_overrides(instance: T, assignments: Sequence[str]) -> T:

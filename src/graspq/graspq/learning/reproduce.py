@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from graspq.config import yaml_value
 from graspq.learning.settings import TrainingConfig
 from graspq.learning.trainer import read_log
 from graspq.sim.settings import OBJECT_TYPES
@@ -69,8 +69,7 @@ def applicable(assignments: list[str], learner: str) -> list[str]:
     if learner != "qlearning":
         return assignments
     defaults = TrainingConfig()
-    resets = [f"{key}={yaml.safe_dump(getattr(defaults, key)).splitlines()[0]}"
-              for key in sorted(REPLAY_ONLY_KEYS)]
+    resets = [f"{key}={yaml_value(getattr(defaults, key))}" for key in sorted(REPLAY_ONLY_KEYS)]
     return resets + [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
 
 
