@@ -118,14 +118,15 @@ def add_wall_clock(directory: Path, seconds: float) -> None:
     """Add one ``graspq train`` invocation's wall-clock time to the run's ``wall_clock.json``:
     demonstrations, pre-training, evaluations and checkpoints included, which train.csv's
     ``wall_s`` (the training episodes alone) leaves out."""
-    path = directory / "wall_clock.json"
-    total = json.loads(path.read_text())["train_seconds"] if path.exists() else 0.0
-    path.write_text(json.dumps({"train_seconds": round(total + seconds, 1)}))
+    total = _train_seconds(directory) or 0.0
+    (directory / "wall_clock.json").write_text(
+        json.dumps({"train_seconds": round(total + seconds, 1)}))
 
 
-def _end_to_end_hours(directory: Path) -> float | None:
+def _train_seconds(directory: Path) -> float | None:
+    """The run's summed ``graspq train`` wall-clock time (None before the first)."""
     path = directory / "wall_clock.json"
-    return json.loads(path.read_text())["train_seconds"] / 3600 if path.exists() else None
+    return json.loads(path.read_text())["train_seconds"] if path.exists() else None
 
 
 def first_episode_reaching(directory: Path, threshold: float) -> int | None:
@@ -162,7 +163,7 @@ def _cell_row(learner: str, views: str, directories: list[Path], reports: list[d
              if r["mean_steps_to_success"] is not None]
     reach = {t: [first_episode_reaching(d, t) for d in directories] for t in (0.8, 0.9)}
     hours = [h for h in (_wall_hours(d) for d in directories) if h is not None]
-    end_to_end = [h for h in (_end_to_end_hours(d) for d in directories) if h is not None]
+    end_to_end = [s / 3600 for s in map(_train_seconds, directories) if s is not None]
     # A run may have been trained for another budget than this invocation's (a longer
     # or shorter run evaluated into the same report): say what each row is.
     trained = sorted({r.get("episodes_trained", episodes) for r in reports})
