@@ -48,6 +48,12 @@ from graspq.servo.policies import Decision, Policy
 from graspq.servo.safety import SafetyLimits
 from graspq.servo.settings import ServoConfig
 from graspq.servo.sync import ApproximateTimeSync, Frame, PushStatus, SyncSet
+from graspq.sim.grasp_motion import (
+    LIFT_HOLD_S,
+    lift_schedule,
+    schedule_duration_s,
+    schedule_points,
+)
 from graspq.sim.ik import DownwardIK
 from graspq.sim.scene import build_scene
 from graspq.sim.settings import EnvConfig
@@ -617,6 +623,18 @@ class ServoRuntime:
         return {OVERHEAD_KEY: overhead,
                 WRIST_KEY: np.array(frames[Stream.WRIST_COLOUR.value].data, dtype=np.uint8),
                 MOTOR_KEY: motor}
+
+    def lift_trajectory(self, command: ServoCommand) -> tuple[list[tuple[float, np.ndarray]],
+                                                               float]:
+        """The lift that follows a CLOSE once the gripper has closed, as the env lifts:
+        trajectory points ``(time from start s, joints (7,) rad)``, and the time (s from the
+        lift's start) at which the grasp is judged (the lift plus its hold)."""
+        if command.kind is not CommandKind.CLOSE:
+            raise ValueError(f"only a CLOSE is followed by a lift, got {command.kind.value}")
+        schedule = lift_schedule(self._ik, self.env_config, command.joints, command.position_m,
+                                 command.yaw_offset_rad)
+        dt = self.env_config.physics.timestep_s
+        return (schedule_points(schedule, dt), schedule_duration_s(schedule, dt) + LIFT_HOLD_S)
 
     # ------------------------------------------------------------------ state
     @property

@@ -21,6 +21,7 @@ from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, step_reward
 from graspq.sim.cameras import CameraRig
+from graspq.sim.grasp_motion import CONTACT_CHECK_EVERY, LIFT_HOLD_S, lift_schedule
 from graspq.sim.ik import DownwardIK
 from graspq.sim.objects import (
     ObjectSpec,
@@ -36,7 +37,6 @@ from graspq.sim.viewer import camera_panel
 # A posture with the elbow up and the wrist near the middle of its range; the home pose is
 # solved from it once, so every episode starts from the same joint angles.
 _HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
-_CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
 _RAMP_FRACTION = 0.4  # share of a move's duration over which the joint targets are ramped
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 
@@ -232,17 +232,21 @@ class BaxterGraspEnv(gymnasium.Env):
         data.ctrl[self.scene.finger_actuators] = 0.0
         touched = self._simulate_watching_contact(round(gripper.close_duration_s /
                                                         physics.timestep_s))
-        start = self._command.joints
-        lifted_position = self._command.position + [0.0, 0.0, gripper.lift_distance_m]
-        lifted = self.ik.solve(start, lifted_position, self._start_yaw + self._command.yaw_offset)
-        lift_steps = max(1, round(gripper.lift_duration_s / physics.timestep_s))
-        for i in range(0, lift_steps, _CONTACT_CHECK_EVERY):
-            fraction = min(1.0, (i + _CONTACT_CHECK_EVERY) / lift_steps)
-            data.ctrl[self.scene.arm_actuators] = start + fraction * (lifted.joints - start)
-            touched |= self._simulate_watching_contact(_CONTACT_CHECK_EVERY)
-        touched |= self._simulate_watching_contact(round(0.1 / physics.timestep_s))
-        held = self.scene.gripper_opening(data) > gripper.closed_opening_m
-        height = lowest_point_z(self.scene, data, self._object.kind) - self._table_z
+        command = self._command
+        for targets, n in lift_schedule(self.ik, self.config, command.joints, command.position,
+                                        command.yaw_offset):
+            data.ctrl[self.scene.arm_actuators] = targets
+            touched |= self._simulate_watching_contact(n)
+        touched |= self._simulate_watching_contact(round(LIFT_HOLD_S / physics.timestep_s))
+        return self.judge_grasp(touched)
+
+    def judge_grasp(self, touched: bool) -> Outcome:
+        """The paper's judge, on the state now: success if the gripper is not fully closed
+        and the object's bottom is above the success height; else partial if a finger
+        ``touched`` the object during the grasp, else a miss (privileged: reads the object)."""
+        gripper = self.config.gripper
+        held = self.scene.gripper_opening(self.data) > gripper.closed_opening_m
+        height = lowest_point_z(self.scene, self.data, self.object_spec.kind) - self._table_z
         if held and height > gripper.success_height_m:
             return Outcome.SUCCESS
         return Outcome.PARTIAL if touched else Outcome.MISS
@@ -250,8 +254,8 @@ class BaxterGraspEnv(gymnasium.Env):
     def _simulate_watching_contact(self, steps: int) -> bool:
         """Step the physics; True if a finger touched the object at any checked step."""
         touched = False
-        for done in range(0, steps, _CONTACT_CHECK_EVERY):
-            mujoco.mj_step(self.model, self.data, nstep=min(_CONTACT_CHECK_EVERY, steps - done))
+        for done in range(0, steps, CONTACT_CHECK_EVERY):
+            mujoco.mj_step(self.model, self.data, nstep=min(CONTACT_CHECK_EVERY, steps - done))
             touched |= self.finger_touches_object()
         return touched
 

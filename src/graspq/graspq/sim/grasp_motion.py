@@ -1,0 +1,63 @@
+"""The arm's part of the grasp action: the lift after the gripper closes.
+
+The paper's grasp action closes the gripper, lifts and judges. The lift is written once here
+and used by the env (:meth:`graspq.sim.env.BaxterGraspEnv.close_and_judge`) and by the servo
+node, which sends it to a robot as a joint trajectory, so a grasp on a robot moves the arm
+exactly as a training step does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graspq.sim.ik import DownwardIK
+from graspq.sim.settings import EnvConfig
+
+CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
+LIFT_HOLD_S = 0.1  # the arm holds this long at the top of the lift before the judge looks
+
+
+def lift_schedule(ik: DownwardIK, config: EnvConfig, joints: np.ndarray,
+                  position: np.ndarray, yaw_offset: float) -> list[tuple[np.ndarray, int]]:
+    """Joint targets of the lift from a closed grasp: ``(targets (7,) rad, physics steps)``
+    segments, applied in order.
+
+    Args:
+        ik: the scene's IK (the lift's goal is solved from ``joints``).
+        config: gives the lift distance and duration and the physics time step.
+        joints: (7,) rad, the joint angles the gripper closed at.
+        position: (3,) m, base frame, the commanded fingertip position it closed at.
+        yaw_offset: rad, the commanded yaw offset from the start yaw.
+
+    The targets move linearly to the lifted pose in steps of ``CONTACT_CHECK_EVERY`` physics
+    steps over ``gripper.lift_duration_s`` (the last segment may be shorter).
+    """
+    gripper, physics = config.gripper, config.physics
+    start = np.asarray(joints, dtype=float)
+    lifted_position = np.asarray(position, dtype=float) + [0.0, 0.0, gripper.lift_distance_m]
+    yaw = math.radians(config.scene.start_yaw_deg) + yaw_offset
+    goal = ik.solve(start, lifted_position, yaw).joints
+    lift_steps = max(1, round(gripper.lift_duration_s / physics.timestep_s))
+    schedule = []
+    for i in range(0, lift_steps, CONTACT_CHECK_EVERY):
+        fraction = min(1.0, (i + CONTACT_CHECK_EVERY) / lift_steps)
+        schedule.append((start + fraction * (goal - start), CONTACT_CHECK_EVERY))
+    return schedule
+
+
+def schedule_points(schedule: list[tuple[np.ndarray, int]],
+                    timestep_s: float) -> list[tuple[float, np.ndarray]]:
+    """A ``(targets, physics steps)`` schedule as trajectory points ``(time from start s,
+    targets)``: each segment's targets from the time it starts."""
+    points, steps = [], 0
+    for targets, n in schedule:
+        points.append((steps * timestep_s, np.array(targets, dtype=float)))
+        steps += n
+    return points
+
+
+def schedule_duration_s(schedule: list[tuple[np.ndarray, int]], timestep_s: float) -> float:
+    """Total time of a ``(targets, physics steps)`` schedule, s."""
+    return sum(n for _, n in schedule) * timestep_s

@@ -1,0 +1,152 @@
+"""graspq.sim.robot: the scene as a robot (the MuJoCo robot node's core). Driven by the servo
+runtime the way the ROS nodes drive it (frames delivered in time order, commands as joint
+trajectories and gripper commands, the grasp lifted by the runtime's lift trajectory and
+judged by the robot), it plays the same episodes as ``graspq servo --sim``."""
+
+import dataclasses
+import heapq
+
+import numpy as np
+import pytest
+
+from graspq.rewards import Outcome
+from graspq.servo.policies import OracleDecisions
+from graspq.servo.runtime import CommandKind, ServoRuntime, ServoState
+from graspq.servo.settings import ServoConfig, SimDevicesConfig
+from graspq.servo.sim_devices import ServoSim
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
+from graspq.sim.robot import JOINT_STATE_NAMES, SimRobot, finger_positions, gripper_opening
+from graspq.sim.settings import CameraConfig, EnvConfig
+
+TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=30)
+LOCKSTEP = dataclasses.replace(SimDevicesConfig().zero_latency(), overhead_hz=20.0,
+                               wrist_hz=20.0, wrist_phase_s=0.0)
+
+
+def _motor(frame_data):
+    """The runtime's 8-value motor state from the robot's 9 joint positions."""
+    return np.append(frame_data[:7], gripper_opening(frame_data[7:]))
+
+
+def _drive(robot, runtime, seed, latency_s=0.0, limit_s=30.0):
+    """The ROS loop in one process: returns the runtime's outcome and its actions."""
+    robot.reset(seed)
+    start = robot.time_s
+    runtime.reset(robot.home_joints, start)
+    pending = []  # (delivery time, order, frame)
+    order = 0
+    grasp = None  # (CLOSE command, judge time)
+    actions = []
+    t = start
+    while runtime.state not in (ServoState.DONE, ServoState.ESTOPPED):
+        t = robot.time_s + robot.timestep_s
+        assert t - start < limit_s, "episode did not end"
+        for delivery in robot.advance(t):
+            heapq.heappush(pending, (delivery.at_s, order, delivery.frame))
+            order += 1
+        while pending and pending[0][0] <= t + 1e-9:
+            _, _, frame = heapq.heappop(pending)
+            if frame.stream == "joints":
+                frame = dataclasses.replace(frame, data=_motor(frame.data))
+            command = runtime.on_frame(frame, t)
+            runtime.tick(t)
+            if command is None:
+                continue
+            actions.append(command.action)
+            # The oracle reads the commanded pose off its env, as under ServoSim.
+            robot.env.set_fingertip_command(command.position_m, command.yaw_offset_rad,
+                                            command.joints)
+            if command.kind is CommandKind.MOVE:
+                robot.follow([(command.duration_s, command.joints)], t + latency_s)
+            elif command.kind is CommandKind.CLOSE:
+                robot.command_gripper(True, command.gripper_force_n)
+                grasp = [command, None]
+        if grasp is not None and grasp[1] is None and robot.gripper_result() is not None:
+            points, judge_after = runtime.lift_trajectory(grasp[0])
+            robot.follow(points, t)
+            grasp[1] = t + judge_after
+        if grasp is not None and grasp[1] is not None and t >= grasp[1] - 1e-9:
+            runtime.report_outcome(robot.judge(), t)
+            grasp = None
+    return runtime.status.outcome, actions
+
+
+@pytest.mark.parametrize("seed", [3, 6])
+def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(seed):
+    env = BaxterGraspEnv(TINY_ENV)
+    robot = SimRobot(TINY_ENV, LOCKSTEP)
+    try:
+        expected = []
+        reference = ServoRuntime(TINY_ENV, ServoConfig(), OracleDecisions(OraclePolicy(env)),
+                                 on_step=lambda r: expected.append(r.action))
+        sim_result = ServoSim(env, reference, LOCKSTEP).run_episode(seed)
+        runtime = ServoRuntime(TINY_ENV, ServoConfig(),
+                               OracleDecisions(OraclePolicy(robot.env)))
+        outcome, actions = _drive(robot, runtime, seed)
+    finally:
+        env.close()
+        robot.close()
+    assert actions == expected
+    assert outcome.value == sim_result.outcome
+    assert outcome is Outcome.SUCCESS  # the oracle grasps these seeds
+
+
+def test_a_close_on_nothing_is_judged_a_miss_and_the_gripper_reports_closed():
+    robot = SimRobot(TINY_ENV, LOCKSTEP)
+    try:
+        robot.reset(4)
+        robot.command_gripper(True, 20.0)
+        robot.advance(robot.time_s + 0.2)
+        assert robot.gripper_result() is None  # closing takes close_duration_s (0.4 s)
+        robot.advance(robot.time_s + 0.25)
+        result = robot.gripper_result()
+        assert result is not None and result.closing and not result.stalled
+        assert result.opening_m < TINY_ENV.gripper.closed_opening_m
+        assert robot.judge() is Outcome.MISS
+    finally:
+        robot.close()
+
+
+def test_devices_deliver_at_their_rates_with_latency_and_monotonic_stamps():
+    devices = SimDevicesConfig()
+    robot = SimRobot(TINY_ENV, devices, seed=1)
+    try:
+        robot.reset(2)
+        start = robot.time_s
+        deliveries = robot.advance(start + 1.0)
+    finally:
+        robot.close()
+    by_stream = {}
+    for d in deliveries:
+        by_stream.setdefault(d.frame.stream, []).append(d)
+    assert len(by_stream["joints"]) == pytest.approx(100, abs=1)
+    assert len(by_stream["overhead_colour"]) == pytest.approx(30, abs=1)
+    assert len(by_stream["wrist_colour"]) == pytest.approx(30, abs=1)
+    for stream, items in by_stream.items():
+        stamps = [d.frame.stamp for d in items]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), stream
+    lags = [d.at_s - d.frame.stamp for d in by_stream["overhead_depth"]]
+    assert min(lags) >= devices.overhead_latency_s - devices.overhead_jitter_s - 1e-9
+    assert max(lags) <= devices.overhead_latency_s + devices.overhead_jitter_s + 1e-9
+    assert by_stream["joints"][0].frame.data.shape == (len(JOINT_STATE_NAMES),)
+
+
+def test_bad_trajectories_are_refused_and_nothing_moves():
+    robot = SimRobot(TINY_ENV, LOCKSTEP)
+    try:
+        robot.reset(1)
+        before = robot.joint_positions()
+        for points in ([], [(0.1, np.full(7, np.nan))], [(0.1, np.zeros(6))],
+                       [(0.2, robot.home_joints), (0.1, robot.home_joints)]):
+            with pytest.raises(ValueError):
+                robot.follow(points, robot.time_s)
+        robot.advance(robot.time_s + 0.2)
+        assert np.allclose(robot.joint_positions()[:7], before[:7], atol=2e-3)
+    finally:
+        robot.close()
+
+
+def test_finger_positions_and_opening_are_inverse():
+    for opening in (0.006, 0.02, 0.0476):
+        assert gripper_opening(np.array(finger_positions(opening))) == pytest.approx(opening)
