@@ -196,6 +196,18 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     raise ConfigError(str(args.path), f"no known node section ({nodes})")
 
 
+def _cmd_urdf(args: argparse.Namespace) -> int:
+    from graspq.sim.urdf import robot_urdf
+
+    text = robot_urdf()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
 class _Progress:
     """A rich progress bar on stderr; the context value advances it by one."""
 
@@ -344,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("path", type=Path)
     check.set_defaults(handler=_cmd_config_check)
+    urdf = commands.add_parser("urdf", help="write the robot's URDF (robot_state_publisher, "
+                               "rviz2) from the MuJoCo scene")
+    urdf.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    urdf.set_defaults(handler=_cmd_urdf)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).register(commands, bench)
     return parser

@@ -43,11 +43,12 @@ import numpy as np
 
 from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action, GreedyChooser
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
-from graspq.rewards import Outcome, RewardTerms, step_reward
+from graspq.rewards import Outcome, RewardConfig, RewardTerms, step_reward
 from graspq.servo.policies import Decision, Policy
 from graspq.servo.safety import SafetyLimits
 from graspq.servo.settings import ServoConfig
 from graspq.servo.sync import ApproximateTimeSync, Frame, PushStatus, SyncSet
+from graspq.sim.env import HOME_SEED
 from graspq.sim.grasp_motion import (
     LIFT_HOLD_S,
     lift_schedule,
@@ -277,6 +278,7 @@ class ServoRuntime:
         self._state = ServoState.IDLE
         self._estop_reason: str | None = None
         self._last: tuple[Decision, float] | None = None  # last decision, its cycle ms
+        self._max_steps = env_config.max_steps
         self._reset_episode_state(np.zeros(7), -math.inf)
 
     # ------------------------------------------------------------------ policy
@@ -313,13 +315,17 @@ class ServoRuntime:
         self._holding = None
         self._stale_streams = frozenset()
 
-    def reset(self, joints: np.ndarray, now: float) -> None:
+    def reset(self, joints: np.ndarray, now: float, max_steps: int | None = None) -> None:
         """Start an episode with the arm at its home pose: ``joints`` (7,) rad are the joint
         angles there (the env's home joints, or the robot's after homing). Clears an e-stop
-        and the synchroniser (stamps may restart)."""
+        and the synchroniser (stamps may restart). ``max_steps``: this episode's step limit
+        (default: the env config's)."""
         joints = np.asarray(joints, dtype=float)
         if joints.shape != (7,) or not np.all(np.isfinite(joints)):
             raise ValueError(f"reset joints must be 7 finite angles, got {joints}")
+        if max_steps is not None and (isinstance(max_steps, bool) or max_steps < 1):
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        self._max_steps = self.env_config.max_steps if max_steps is None else int(max_steps)
         self._episode += 1
         self._estop_reason = None
         self._reset_episode_state(joints, now)
@@ -363,6 +369,30 @@ class ServoRuntime:
         self._pending = None
         if self._state is not ServoState.ESTOPPED:
             self._state = ServoState.DONE
+
+    def reconfigure(self, config: ServoConfig | None = None,
+                    rewards: RewardConfig | None = None) -> None:
+        """Change timing, checks, safety limits (``config``) or reward terms (``rewards``)
+        from the next frame on, e.g. from a ROS parameter change. The queue size stays as
+        built; the episode in progress goes on under the new values."""
+        if rewards is not None:
+            self.env_config = dataclasses.replace(self.env_config, rewards=rewards)
+        if config is not None:
+            if config.queue_size != self.config.queue_size:
+                raise ValueError("queue_size cannot change while the runtime runs")
+            self.config = config
+            self.limits = dataclasses.replace(
+                self.limits, max_joint_step_rad=config.max_joint_step_rad,
+                gripper_force_limit_n=config.gripper_force_limit_n)
+            self._sync.slop_s = config.slop_s
+            self._sync.max_age_s = config.max_age_s
+
+    def refuse_input(self, reason: HoldReason, detail: str) -> None:
+        """Hold on an input that never reached :meth:`on_frame` (a driver could not turn a
+        message into a frame: an unknown encoding, a malformed message): counted and warned
+        like the runtime's own checks."""
+        if self._state in (ServoState.RUNNING, ServoState.FINISHING):
+            self._hold(reason, detail)
 
     # ------------------------------------------------------------------ inputs
     def on_frame(self, frame: Frame, now: float) -> ServoCommand | None:
@@ -454,7 +484,7 @@ class ServoRuntime:
         else:
             command = self._move(action, now)
             executed = command is not None
-            outcome = (Outcome.TIMEOUT if self._step >= self.env_config.max_steps
+            outcome = (Outcome.TIMEOUT if self._step >= self._max_steps
                        else Outcome.RUNNING)
             terms = step_reward(self.env_config.rewards, executed, outcome)
             self._return += terms.total
@@ -623,6 +653,15 @@ class ServoRuntime:
         return {OVERHEAD_KEY: overhead,
                 WRIST_KEY: np.array(frames[Stream.WRIST_COLOUR.value].data, dtype=np.uint8),
                 MOTOR_KEY: motor}
+
+    def home_joints(self) -> np.ndarray:
+        """Joint angles (7,) rad of the episode's start pose, solved as the env solves them
+        (a robot is sent there before :meth:`reset`)."""
+        solution = self._ik.solve(HOME_SEED, home_position(self.env_config), self._start_yaw)
+        if not solution.converged:
+            raise ValueError("the start pose is out of reach (scene.workspace_*, "
+                             "scene.start_height_above_table_m)")
+        return solution.joints
 
     def lift_trajectory(self, command: ServoCommand) -> tuple[list[tuple[float, np.ndarray]],
                                                                float]:

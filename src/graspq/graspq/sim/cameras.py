@@ -8,6 +8,7 @@ the image and shadows are off (see the scene XML), which keeps a frame near 1 ms
 
 from __future__ import annotations
 
+import math
 import os
 
 import mujoco
@@ -103,3 +104,19 @@ class CameraRig:
             self._context.free()
             self._context = None
             self._gl.free()
+
+
+def camera_intrinsics(fovy_deg: float, image_size: int) -> tuple[float, float, float, float]:
+    """Pinhole intrinsics ``(fx, fy, cx, cy)`` in pixels of a square MuJoCo camera image.
+
+    MuJoCo's ``fovy`` spans the image height edge to edge; the principal point is the image
+    centre, which is ``(size - 1) / 2`` in the ROS convention of pixel centres at integers.
+    """
+    focal = 0.5 * image_size / math.tan(math.radians(fovy_deg) / 2.0)
+    centre = (image_size - 1) / 2.0
+    return focal, focal, centre, centre
+
+
+# A MuJoCo camera looks along its -z with +y up; a ROS optical frame looks along +z with +y
+# down (REP 103): the optical frame is the camera frame turned half a turn about x.
+MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])

@@ -36,7 +36,7 @@ from graspq.sim.viewer import camera_panel
 
 # A posture with the elbow up and the wrist near the middle of its range; the home pose is
 # solved from it once, so every episode starts from the same joint angles.
-_HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
+HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
 _RAMP_FRACTION = 0.4  # share of a move's duration over which the joint targets are ramped
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 
@@ -74,7 +74,7 @@ class BaxterGraspEnv(gymnasium.Env):
         self._start_yaw = math.radians(self.config.scene.start_yaw_deg)
         start_z = self._table_z + self.config.scene.start_height_above_table_m
         self._home_position = np.array([*self.config.scene.workspace_center_xy_m, start_z])
-        home = self.ik.solve(_HOME_SEED, self._home_position, self._start_yaw)
+        home = self.ik.solve(HOME_SEED, self._home_position, self._start_yaw)
         if not home.converged:
             raise ValueError("scene: the start pose is out of reach (scene.workspace_*, "
                              "scene.start_height_above_table_m)")
