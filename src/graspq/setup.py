@@ -1,12 +1,9 @@
 """colcon (ament_python) entry point; pip reads pyproject.toml, which stays authoritative.
 
-This file adds what pyproject.toml cannot express: the ament index marker, package.xml,
-and the workspace's top-level config/, launch/ and worlds/ folders, installed into
-share/graspq/ so installed ROS nodes and `ros2 launch` find them.
+This file adds what pyproject.toml cannot express: the ament index marker and package.xml.
+The workspace's top-level config/, launch/ and worlds/ are installed by graspq_bringup.
 """
 
-import os
-from glob import glob
 from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
@@ -14,18 +11,6 @@ from setuptools import find_namespace_packages, setup
 PACKAGE = "graspq"
 # Resolved: `colcon build --symlink-install` runs a symlink to this file in build/graspq/.
 HERE = Path(__file__).resolve().parent
-WORKSPACE = HERE.parent.parent
-
-
-def _share(folder: str, pattern: str) -> list[tuple[str, list[str]]]:
-    """A data_files entry for <workspace>/<folder>/<pattern>, or none when nothing matches.
-
-    Sources are relative to the working directory, as install_data resolves them (and
-    colcon requires relative paths). A missing folder, as in an sdist, adds nothing.
-    """
-    files = sorted(glob(str(WORKSPACE / folder / pattern)))
-    sources = [os.path.relpath(f) for f in files]
-    return [(f"share/{PACKAGE}/{folder}", sources)] if sources else []
 
 
 def _project_kwargs() -> dict:
@@ -59,9 +44,6 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        *_share("config", "*.yaml"),
-        *_share("launch", "*.py"),
-        *_share("worlds", "*.sdf"),
     ],
     **_project_kwargs(),
 )

@@ -119,14 +119,17 @@ class SimRobot:
     def reset(self, seed: int, object_type: str | None = None,
               object_pose: tuple[float, float, float] | None = None) -> dict[str, Any]:
         """Start an episode: the env's reset (object drawn from ``seed`` unless given; arm at
-        home, gripper open), devices restarted from now. Returns the object's description."""
+        home, gripper open; the simulated clock moves on by the settling time), devices
+        restarted from now. Returns the object's description."""
         options: dict[str, Any] = {}
         if object_type is not None:
             options["object"] = object_type
         if object_pose is not None:
             options["object_pose"] = tuple(float(v) for v in object_pose)
         _, info = self.env.reset(seed=seed, options=options)
-        self._k = round(self.env.data.time / self._dt)
+        # The physics restarts at time 0 (plus the settling); the robot's clock goes on from
+        # where the last episode left it, as a robot's clock does.
+        self._k += round(self.env.data.time / self._dt)
         self._schedule = []
         self._arm_goal = self.env.home_joints
         self._rng = np.random.default_rng([self._seed, seed])

@@ -1,0 +1,1 @@
+"""GraspQ MuJoCo robot node: the embedded scene as a ROS 2 robot."""

@@ -1,0 +1,1 @@
+"""GraspQ servo lifecycle node (ROS 2 adapter over graspq.servo.ServoRuntime)."""
