@@ -72,24 +72,28 @@ def _drive(robot, runtime, seed, latency_s=0.0, limit_s=30.0):
     return runtime.status.outcome, actions
 
 
-@pytest.mark.parametrize("seed", [3, 6])
-def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(seed):
+@pytest.mark.parametrize("devices", [LOCKSTEP, SimDevicesConfig()], ids=["lockstep", "jitter"])
+def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(devices):
+    """Episode after episode on one robot (its clock runs on), as on a ROS graph."""
     env = BaxterGraspEnv(TINY_ENV)
-    robot = SimRobot(TINY_ENV, LOCKSTEP)
+    robot = SimRobot(TINY_ENV, devices, seed=9)
     try:
-        expected = []
-        reference = ServoRuntime(TINY_ENV, ServoConfig(), OracleDecisions(OraclePolicy(env)),
-                                 on_step=lambda r: expected.append(r.action))
-        sim_result = ServoSim(env, reference, LOCKSTEP).run_episode(seed)
-        runtime = ServoRuntime(TINY_ENV, ServoConfig(),
-                               OracleDecisions(OraclePolicy(robot.env)))
-        outcome, actions = _drive(robot, runtime, seed)
+        for seed in (3, 6):
+            expected = []
+            reference = ServoRuntime(TINY_ENV, ServoConfig(),
+                                     OracleDecisions(OraclePolicy(env)),
+                                     on_step=lambda r, out=expected: out.append(r.action))
+            sim_result = ServoSim(env, reference, devices, seed=9).run_episode(seed)
+            runtime = ServoRuntime(TINY_ENV, ServoConfig(),
+                                   OracleDecisions(OraclePolicy(robot.env)))
+            latency = devices.command_latency_s
+            outcome, actions = _drive(robot, runtime, seed, latency_s=latency)
+            assert actions == expected, seed
+            assert outcome.value == sim_result.outcome
+            assert outcome is Outcome.SUCCESS  # the oracle grasps these seeds
     finally:
         env.close()
         robot.close()
-    assert actions == expected
-    assert outcome.value == sim_result.outcome
-    assert outcome is Outcome.SUCCESS  # the oracle grasps these seeds
 
 
 def test_a_close_on_nothing_is_judged_a_miss_and_the_gripper_reports_closed():

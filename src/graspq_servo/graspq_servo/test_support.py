@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from graspq.config import dump_yaml
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
@@ -33,27 +34,43 @@ def isolate_ros_graph() -> int:
     return domain
 
 
-def tiny_policy(directory: Path, episodes: int = 2,
-                pretrain_updates: int = 600) -> tuple[Path, Path]:
-    """Train a tiny DDQN for a few episodes under :data:`TEST_ENV`, export it, and write the
-    env file: returns ``(policy.onnx, env.yaml)``."""
+def tiny_training(episodes: int, pretrain_updates: int = 600) -> Any:
+    """A tiny DDQN run's config (a few oracle demonstrations with the margin loss teach it to
+    descend and close now and then, so the grasp path runs too)."""
     from graspq.learning.settings import NetworkConfig, TrainingConfig
-    from graspq.learning.trainer import Trainer
-    from graspq.policy.export import export_checkpoint
 
-    directory.mkdir(parents=True, exist_ok=True)
-    env_file = directory / "env.yaml"
-    env_file.write_text(dump_yaml(TEST_ENV, ENV_NODE_NAME, "Test scene: 32 px, short episodes."))
-    # A few oracle demonstrations with the margin loss teach it to descend and close now
-    # and then, so the grasp path (gripper, lift, judge) runs too.
-    training = TrainingConfig(
+    return TrainingConfig(
         learner="ddqn", episodes=episodes, seed=2, batch_size=16, replay_capacity=2000,
         learning_starts=16, eval_episodes=1, eval_every=episodes, checkpoint_every=episodes,
         torch_threads=1, demo_episodes=12, demo_margin=0.8, demo_fraction=0.5,
         pretrain_updates=pretrain_updates, network=NetworkConfig(
             stream_channels=4, joint_channels=8, fc_width=32, motor_width=16))
+
+
+def write_configs(directory: Path, training: Any) -> tuple[Path, Path]:
+    """Write ``training`` and :data:`TEST_ENV` as config files: ``(training.yaml,
+    env.yaml)``."""
+    from graspq.learning.settings import TRAINING_NODE_NAME
+
+    directory.mkdir(parents=True, exist_ok=True)
+    training_file, env_file = directory / "training.yaml", directory / "env.yaml"
+    training_file.write_text(dump_yaml(training, TRAINING_NODE_NAME, "Tiny test run."))
+    env_file.write_text(dump_yaml(TEST_ENV, ENV_NODE_NAME, "Test scene: 32 px, short "
+                                                           "episodes."))
+    return training_file, env_file
+
+
+def tiny_policy(directory: Path, episodes: int = 2,
+                pretrain_updates: int = 600) -> tuple[Path, Path]:
+    """Train :func:`tiny_training` under :data:`TEST_ENV` and export it: returns
+    ``(policy.onnx, env.yaml)``."""
+    from graspq.learning.trainer import Trainer
+    from graspq.policy.export import export_checkpoint
+
+    _, env_file = write_configs(directory, tiny_training(episodes, pretrain_updates))
     run = directory / "run"
-    trainer = Trainer(training, TEST_ENV, run, log=lambda _line: None)
+    trainer = Trainer(tiny_training(episodes, pretrain_updates), TEST_ENV, run,
+                      log=lambda _line: None)
     try:
         trainer.run()
     finally:

@@ -26,6 +26,7 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
 from graspq.config import ConfigError, apply_overrides, load_config
@@ -34,6 +35,7 @@ from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
 from graspq_interfaces.msg import TrainingProgress
 
 BACKENDS = ("mujoco",)
+PROGRESS_HISTORY = 10  # progress messages kept for late subscribers
 
 
 def _declare(node: Node, name: str, default: Any, text: str) -> Any:
@@ -54,7 +56,10 @@ class TrainingNode(Node):
         self.out = _declare(self, "out", "", "run directory ('' = runs/<learner>-<views>-s<seed>)")
         self.resume = _declare(self, "resume", False, "continue the run in `out`")
         self.backend = _declare(self, "backend", "mujoco", f"one of {list(BACKENDS)}")
-        self.publisher = self.create_publisher(TrainingProgress, "~/progress", 10)
+        # Transient local: a monitor that joins late still gets the last episodes.
+        self.publisher = self.create_publisher(TrainingProgress, "~/progress", QoSProfile(
+            depth=PROGRESS_HISTORY, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL))
 
     def training_config(self) -> TrainingConfig:
         config = (load_config(TrainingConfig, self.config_path, TRAINING_NODE_NAME)

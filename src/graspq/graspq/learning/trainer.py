@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -127,10 +128,17 @@ class EpisodeStats:
 
 
 class _StopRequest:
-    """First Ctrl-C asks the loop to stop after the current episode; a second one aborts."""
+    """First Ctrl-C asks the loop to stop after the current episode; a second one aborts.
+
+    A SIGINT within ``_REPEAT_S`` of the first counts as the same request: ``ros2 launch``
+    passes the terminal's Ctrl-C on to a node that got it already.
+    """
+
+    _REPEAT_S = 1.0
 
     def __init__(self) -> None:
         self.requested = False
+        self._requested_at = -math.inf
         self._previous: Any = None
 
     def __enter__(self) -> _StopRequest:
@@ -141,9 +149,11 @@ class _StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        now = time.monotonic()
+        if self.requested and now - self._requested_at > self._REPEAT_S:
             raise KeyboardInterrupt
-        self.requested = True
+        if not self.requested:
+            self.requested, self._requested_at = True, now
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:

@@ -89,7 +89,8 @@ class SimRobot:
         self._timings = device_timings(self.devices)
         self._seed = seed
         self._dt = float(self.env.model.opt.timestep)
-        self._k = 0
+        self._k = 0  # physics steps simulated since construction: the robot's clock
+        self._epoch_s = 0.0  # the robot's clock when this episode's physics time was 0
         self._schedule: list[tuple[int, np.ndarray]] = []
         self._arm_goal = self.env.home_joints
         self._captures: list[tuple[float, int, DeviceTiming, int]] = []
@@ -112,6 +113,10 @@ class SimRobot:
     def timestep_s(self) -> float:
         return self._dt
 
+    def _capture_time(self, device: DeviceTiming, n: int) -> float:
+        """Robot-clock time of a device's capture ``n`` of this episode, s."""
+        return self._epoch_s + device.capture_time(n)
+
     def _step_at(self, t: float) -> int:
         return max(self._k, math.ceil(t / self._dt - _EPS))
 
@@ -126,10 +131,12 @@ class SimRobot:
             options["object"] = object_type
         if object_pose is not None:
             options["object_pose"] = tuple(float(v) for v in object_pose)
+        # The physics restarts at time 0; the robot's clock goes on from where the last
+        # episode left it, as a robot's clock does. Device captures keep their phase to the
+        # physics time, so an episode's frames are taken where graspq servo --sim takes them.
+        epoch = self._k
         _, info = self.env.reset(seed=seed, options=options)
-        # The physics restarts at time 0 (plus the settling); the robot's clock goes on from
-        # where the last episode left it, as a robot's clock does.
-        self._k += round(self.env.data.time / self._dt)
+        self._k = epoch + round(self.env.data.time / self._dt)
         self._schedule = []
         self._arm_goal = self.env.home_joints
         self._rng = np.random.default_rng([self._seed, seed])
@@ -137,11 +144,11 @@ class SimRobot:
         self._gripper_done = None
         self._gripper_pending = None
         self._render_step = -1
-        start = self.time_s
+        self._epoch_s = epoch * self._dt
         self._captures = []
         for order, device in enumerate(self._timings):
-            n = device.first_capture_at_or_after(start)
-            heapq.heappush(self._captures, (device.capture_time(n), order, device, n))
+            n = device.first_capture_at_or_after(self.env.data.time)
+            heapq.heappush(self._captures, (self._capture_time(device, n), order, device, n))
         self._episode_ready = True
         spec = info["object_spec"]
         return {"object": info["object"], "seed": seed,
@@ -240,7 +247,7 @@ class SimRobot:
             if capture_step > target:
                 break
             self._advance_to(capture_step)
-            heapq.heapreplace(self._captures, (device.capture_time(n + 1), _order(
+            heapq.heapreplace(self._captures, (self._capture_time(device, n + 1), _order(
                 self._timings, device), device, n + 1))
             stamp = self._k * self._dt
             delay = device.latency_s
