@@ -16,5 +16,6 @@ setup(
     description="GraspQ's servo lifecycle node",
     license="Apache-2.0",
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": [f"servo_node = {PACKAGE}.servo_node:main"]},
+    entry_points={"console_scripts": [f"servo_node = {PACKAGE}.servo_node:main",
+                                      f"servo_bench = {PACKAGE}.bench:main"]},
 )

@@ -4,6 +4,8 @@
   ``32FC1`` depth in metres (float32 H x W), ``16UC1`` depth in units (uint16 H x W; the
   runtime scales by ``servo.depth_unit_m``). Row padding (``step``) and big-endian data are
   handled; anything else is a :class:`FrameError` that names the problem.
+- native camera frames (e.g. a RealSense's 640x480) -> the policy's square image: the same
+  centred crop as the trained camera (``camera.overhead_crop_px``), resized with OpenCV;
 - ``sensor_msgs/JointState`` -> the runtime's motor state (8,): Baxter's right arm
   ``right_s0 .. right_w2`` (rad) picked by name, then the gripper opening (m) from the two
   finger joints.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image, JointState
@@ -77,6 +80,23 @@ def depth_image(msg: Image) -> np.ndarray:
         raise FrameError("encoding", f"depth image encoding {msg.encoding!r}, expected one "
                          f"of {sorted(_DEPTH)}")
     return _rows(msg, 1, dtype).reshape(msg.height, msg.width)
+
+
+def fit_to_policy(image: np.ndarray, size: int, crop_px: int | None = None,
+                  nearest: bool = False) -> np.ndarray:
+    """A native camera frame cut to the policy's view: the centred square of ``crop_px``
+    pixels (the whole shorter side if None or larger), resized to ``size`` x ``size``.
+    Colour is averaged (``INTER_AREA``); depth (``nearest``) takes the nearest pixel, so no
+    depth between an object's edge and the table is made up. A frame already ``size`` square
+    is returned as it is."""
+    height, width = image.shape[:2]
+    if (height, width) == (size, size):
+        return image
+    side = min(height, width) if crop_px is None else min(crop_px, height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image[top:top + side, left:left + side]
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return cv2.resize(square, (size, size), interpolation=interpolation)
 
 
 def motor_state(msg: JointState) -> np.ndarray:

@@ -78,9 +78,9 @@ TOPICS = {
 ARM_TRAJECTORY_TOPIC = "arm_controller/joint_trajectory"
 GRIPPER_ACTION = "gripper_controller/gripper_cmd"
 # Parameters read at configure only: a change needs cleanup + configure.
-STATIC_PARAMETERS = {"policy", "env_config", "log_dir", "judge_service", "qos.depth",
-                     "qos.deadline_periods", "servo.queue_size", "servo.policy_threads",
-                     "servo.depth_unit_m"}
+STATIC_PARAMETERS = {"policy", "env_config", "log_dir", "judge_service", "native_input",
+                     "qos.depth", "qos.deadline_periods", "servo.queue_size",
+                     "servo.policy_threads", "servo.depth_unit_m"}
 HOME_TOLERANCE_RAD = 0.02
 
 
@@ -103,6 +103,10 @@ class ServoNode(LifecycleNode):
             "time given to a move home before an episode [s]"))
         self.declare_parameter("diagnostics_period_s", 1.0, _describe(
             "period of /diagnostics and of the status heartbeat [s]"))
+        self.declare_parameter("native_input", False, _describe(
+            "camera frames come at the camera's own size (e.g. 640x480): crop the overhead "
+            "frames to camera.overhead_crop_px and the wrist frames to a centred square, and "
+            "resize both to the policy's size; false: frames of another size hold the arm"))
         self.declare_parameter("qos.depth", 5, _describe("input subscriptions' queue depth"))
         self.declare_parameter("qos.deadline_periods", 3.0, _describe(
             "input deadline in expected periods of each stream (devices.*_hz); 0 sets no "
@@ -133,6 +137,7 @@ class ServoNode(LifecycleNode):
         self._episode_busy = False
         self._abort_reason: str | None = None
         self._last_depth: np.ndarray | None = None
+        self._native_input = False
         self._inputs_group = MutuallyExclusiveCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
 
@@ -194,6 +199,7 @@ class ServoNode(LifecycleNode):
         self._logger_file = EpisodeLogger(log_dir, env_config, {"policy": policy_path,
                                                                 "runtime": "ros"})
         self._env_config, self._devices = env_config, devices
+        self._native_input = bool(self.get_parameter("native_input").value)
         self._runtime = ServoRuntime(env_config, servo, policy, warn=self._warn,
                                      on_step=self._on_step)
         self._home = self._runtime.home_joints()
@@ -329,10 +335,10 @@ class ServoNode(LifecycleNode):
                 data = conversions.motor_state(msg)
                 self._motor = data
             elif stream is Stream.OVERHEAD_DEPTH:
-                data = conversions.depth_image(msg)
+                data = self._fit(stream, conversions.depth_image(msg))
                 self._last_depth = data
             else:
-                data = conversions.colour_image(msg)
+                data = self._fit(stream, conversions.colour_image(msg))
         except conversions.FrameError as exc:
             with self._lock:
                 if self._runtime is not None:
@@ -351,6 +357,14 @@ class ServoNode(LifecycleNode):
         if decided:
             self._publish_status(now)
         self._check_episode_end()
+
+    def _fit(self, stream: Stream, image: np.ndarray) -> np.ndarray:
+        if not self._native_input:
+            return image
+        camera = self._env_config.camera
+        crop = None if stream is Stream.WRIST_COLOUR else camera.overhead_crop_px
+        return conversions.fit_to_policy(image, camera.image_size, crop,
+                                         nearest=stream is Stream.OVERHEAD_DEPTH)
 
     def _on_watchdog(self) -> None:
         now = self._now()
