@@ -13,8 +13,8 @@ states at 100 Hz, as a camera driver and Baxter do, keeps Grasp goals running, a
 
 ``--native`` publishes 640x480 frames (a RealSense's), which the node crops and resizes
 (``native_input``); otherwise frames come at the policy's size. Frames are a rendered view
-of the scene (upscaled for --native); the robot does not move: the bench measures the loop,
-not grasping.
+of the scene (upscaled for --native); the joint states follow each command at once (a
+perfect arm) while the images stay the same: the bench measures the loop, not grasping.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import rclpy
 from ament_index_python.packages import get_package_prefix
+from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.action import ActionClient
@@ -53,6 +54,7 @@ from graspq_interfaces.msg import ServoStatus
 
 NATIVE_SIZE = (640, 480)  # width, height of a RealSense D435 colour / aligned depth stream
 CAMERA_HZ, JOINTS_HZ = 30.0, 100.0
+EPISODE_STEPS = 6
 
 
 def _image(array: np.ndarray, encoding: str) -> Image:
@@ -103,6 +105,8 @@ class Driver(Node):
         self.create_subscription(JointTrajectory, "arm_controller/joint_trajectory",
                                  self._on_command, 100)
         self.create_subscription(ServoStatus, "/graspq_servo/status", self._on_status, 100)
+        self.received_hz: dict[str, list[float]] = {}  # the servo's own measure, per stream
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.change = self.create_client(ChangeState, "/graspq_servo/change_state")
         self.grasp = ActionClient(self, Grasp, "/graspq_servo/grasp")
         self._goal: Any = None
@@ -132,8 +136,12 @@ class Driver(Node):
     def _on_command(self, msg: JointTrajectory) -> None:
         arrival = time.time()
         decided = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        with self.lock:
-            self.commands.append((arrival, decided))
+        if len(msg.points) == 1 and msg.points[0].time_from_start.sec == 0:
+            with self.lock:  # a decision's move (not the way home, not a lift)
+                self.commands.append((arrival, decided))
+        # A perfect arm: it is where it was sent, so the next moves stay executable.
+        goal = msg.points[-1].positions
+        self.joints.position = [*map(float, goal), *self.joints.position[7:]]
 
     def _on_status(self, msg: ServoStatus) -> None:
         if msg.decisions and (not self.decisions or msg.decisions != self.decisions[-1][1]):
@@ -141,11 +149,20 @@ class Driver(Node):
             if np.isfinite(msg.cycle_ms):
                 self.cycles.append(msg.cycle_ms)
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if " stream " in status.name:
+                stream = status.name.rsplit(" ", 1)[-1]
+                values = {kv.key: kv.value for kv in status.values}
+                self.received_hz.setdefault(stream, []).append(float(values["rate_hz"]))
+
     def keep_an_episode_running(self) -> None:
         if self._goal is not None and not self._goal.done():
             return
         if self.grasp.server_is_ready():
-            self._goal = self.grasp.send_goal_async(Grasp.Goal(max_steps=10_000))
+            # Short episodes: with still images the policy soon walks into the workspace's
+            # bound, where a move is refused and nothing is commanded.
+            self._goal = self.grasp.send_goal_async(Grasp.Goal(max_steps=EPISODE_STEPS))
             self._goal.add_done_callback(self._on_accepted)
 
     def _on_accepted(self, future: Any) -> None:
@@ -210,6 +227,7 @@ def run(policy: Path, env_path: Path | None, native: bool, seconds: float) -> di
             driver.camera_sends.clear()
         driver.cycles.clear()
         driver.decisions.clear()
+        driver.received_hz.clear()
         cpu_start, wall_start = _cpu_seconds(servo.pid), time.time()
         while time.time() - wall_start < seconds:
             driver.keep_an_episode_running()
@@ -237,6 +255,8 @@ def run(policy: Path, env_path: Path | None, native: bool, seconds: float) -> di
                              else _percentile(latency, 99) - _percentile(cycles, 99)),
         "decisions_per_s": (len(driver.decisions) - 1) / wall if driver.decisions else 0.0,
         "camera_hz_sent": camera_hz,
+        "hz_received_by_servo": {stream: float(np.median(rates[1:] or rates))
+                                 for stream, rates in sorted(driver.received_hz.items())},
         "servo_cpu_share": cpu / wall,
     }
 
