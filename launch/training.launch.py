@@ -4,14 +4,16 @@
         learner:=ddqn views:=multi episodes:=1000 out:=runs/r7
 
 Ctrl-C finishes the episode in progress, checkpoints and exits; ``resume:=true`` continues.
-At the end the run holds ``policy.onnx``. The trainer runs the MuJoCo scene in process
-(``backend:=mujoco``, the only backend built so far).
+At the end the run holds ``policy.onnx``. ``backend:=mujoco`` (default) trains on the MuJoCo
+scene in process; ``backend:=ros`` starts the MuJoCo robot node and trains through its ROS
+topics, as on any robot that speaks docs/ros_interface.md (reward-only recipes: a robot has
+no oracle).
 """
 
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -27,16 +29,28 @@ def share(relative: str) -> str:
 
 def _node(context, *args, **kwargs):
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
-        "config", "env_config", "learner", "views", "episodes", "seed", "out", "resume",
-        "backend")}
-    return [Node(
+        "config", "env_config", "servo_config", "learner", "views", "episodes", "seed",
+        "out", "resume", "backend", "real_time_factor")}
+    if arg["backend"] not in ("mujoco", "ros"):
+        raise ValueError(f"backend:={arg['backend']}: one of mujoco, ros")
+    robot = []
+    if arg["backend"] == "ros":  # the robot: the MuJoCo robot node, on simulated time
+        robot = [Node(
+            package="graspq_mujoco", executable="robot_node", name="mujoco_robot",
+            output="screen",
+            parameters=[{"env_config": arg["env_config"], "servo_config": arg["servo_config"],
+                         "real_time_factor": float(arg["real_time_factor"]),
+                         "seed": max(0, int(arg["seed"]))}])]
+    return robot + [Node(
         package="graspq_training", executable="training_node", name="graspq_training",
         output="screen", sigterm_timeout="600",
         parameters=[{"config": arg["config"], "env_config": arg["env_config"],
                      "learner": arg["learner"], "views": arg["views"],
                      "episodes": int(arg["episodes"]), "seed": int(arg["seed"]),
                      "out": arg["out"], "resume": arg["resume"].lower() == "true",
-                     "backend": arg["backend"]}])]
+                     "backend": arg["backend"], "servo_config": arg["servo_config"]}],
+        # Training ends the launch (the robot node stops with it).
+        on_exit=Shutdown())]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -54,6 +68,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("out", default_value="",
                               description="run directory ('' = runs/<learner>-<views>-s<seed>)"),
         DeclareLaunchArgument("resume", default_value="false"),
-        DeclareLaunchArgument("backend", default_value="mujoco"),
+        DeclareLaunchArgument("servo_config", default_value=share("config/servo.yaml"),
+                              description="backend ros: the servo loop and robot devices"),
+        DeclareLaunchArgument("backend", default_value="mujoco",
+                              description="mujoco: in-process scene; ros: the MuJoCo robot "
+                              "node over ROS topics"),
+        DeclareLaunchArgument("real_time_factor", default_value="1.0",
+                              description="backend ros: the robot's simulated s per wall s"),
         OpaqueFunction(function=_node),
     ])

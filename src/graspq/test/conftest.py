@@ -41,3 +41,69 @@ def train_run():
         return run_dir
 
     return train
+
+
+@pytest.fixture(scope="session")
+def drive_robot():
+    """``drive_robot(robot, runtime, seed, latency_s=0.0) -> (outcome, actions)``: one
+    episode of a :class:`graspq.sim.robot.SimRobot` run by a servo runtime the way the ROS
+    nodes run it (frames delivered in time order, moves as joint trajectories, the grasp
+    closed by the gripper, lifted by the runtime's lift trajectory, judged by the robot)."""
+    import dataclasses
+    import heapq
+
+    import numpy as np
+
+    from graspq.servo.runtime import CommandKind, ServoState
+    from graspq.sim.robot import gripper_opening
+
+    def _motor(frame_data):
+        """The runtime's 8-value motor state from the robot's 9 joint positions."""
+        return np.append(frame_data[:7], gripper_opening(frame_data[7:]))
+
+    def _drive(robot, runtime, seed, latency_s=0.0, limit_s=30.0, idle=None,
+               object_type=None):
+        """The ROS loop in one process: returns the runtime's outcome and its actions."""
+        robot.reset(seed, object_type)
+        start = robot.time_s
+        runtime.reset(robot.home_joints, start)
+        pending = []  # (delivery time, order, frame)
+        order = 0
+        grasp = None  # (CLOSE command, judge time)
+        actions = []
+        t = start
+        while runtime.state not in (ServoState.DONE, ServoState.ESTOPPED):
+            t = robot.time_s + robot.timestep_s
+            assert t - start < limit_s, "episode did not end"
+            if idle is not None:
+                idle()
+            for delivery in robot.advance(t):
+                heapq.heappush(pending, (delivery.at_s, order, delivery.frame))
+                order += 1
+            while pending and pending[0][0] <= t + 1e-9:
+                _, _, frame = heapq.heappop(pending)
+                if frame.stream == "joints":
+                    frame = dataclasses.replace(frame, data=_motor(frame.data))
+                command = runtime.on_frame(frame, t)
+                runtime.tick(t)
+                if command is None:
+                    continue
+                actions.append(command.action)
+                # The oracle reads the commanded pose off its env, as under ServoSim.
+                robot.env.set_fingertip_command(command.position_m, command.yaw_offset_rad,
+                                                command.joints)
+                if command.kind is CommandKind.MOVE:
+                    robot.follow([(command.duration_s, command.joints)], t + latency_s)
+                elif command.kind is CommandKind.CLOSE:
+                    robot.command_gripper(True, command.gripper_force_n)
+                    grasp = [command, None]
+            if grasp is not None and grasp[1] is None and robot.gripper_result() is not None:
+                points, judge_after = runtime.lift_trajectory(grasp[0])
+                robot.follow(points, t)
+                grasp[1] = t + judge_after
+            if grasp is not None and grasp[1] is not None and t >= grasp[1] - 1e-9:
+                runtime.report_outcome(robot.judge(), t)
+                grasp = None
+        return runtime.status.outcome, actions
+
+    return _drive

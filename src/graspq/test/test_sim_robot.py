@@ -4,14 +4,13 @@ trajectories and gripper commands, the grasp lifted by the runtime's lift trajec
 judged by the robot), it plays the same episodes as ``graspq servo --sim``."""
 
 import dataclasses
-import heapq
 
 import numpy as np
 import pytest
 
 from graspq.rewards import Outcome
 from graspq.servo.policies import OracleDecisions
-from graspq.servo.runtime import CommandKind, ServoRuntime, ServoState
+from graspq.servo.runtime import ServoRuntime
 from graspq.servo.settings import ServoConfig, SimDevicesConfig
 from graspq.servo.sim_devices import ServoSim
 from graspq.sim.env import BaxterGraspEnv
@@ -24,56 +23,8 @@ LOCKSTEP = dataclasses.replace(SimDevicesConfig().zero_latency(), overhead_hz=20
                                wrist_hz=20.0, wrist_phase_s=0.0)
 
 
-def _motor(frame_data):
-    """The runtime's 8-value motor state from the robot's 9 joint positions."""
-    return np.append(frame_data[:7], gripper_opening(frame_data[7:]))
-
-
-def _drive(robot, runtime, seed, latency_s=0.0, limit_s=30.0):
-    """The ROS loop in one process: returns the runtime's outcome and its actions."""
-    robot.reset(seed)
-    start = robot.time_s
-    runtime.reset(robot.home_joints, start)
-    pending = []  # (delivery time, order, frame)
-    order = 0
-    grasp = None  # (CLOSE command, judge time)
-    actions = []
-    t = start
-    while runtime.state not in (ServoState.DONE, ServoState.ESTOPPED):
-        t = robot.time_s + robot.timestep_s
-        assert t - start < limit_s, "episode did not end"
-        for delivery in robot.advance(t):
-            heapq.heappush(pending, (delivery.at_s, order, delivery.frame))
-            order += 1
-        while pending and pending[0][0] <= t + 1e-9:
-            _, _, frame = heapq.heappop(pending)
-            if frame.stream == "joints":
-                frame = dataclasses.replace(frame, data=_motor(frame.data))
-            command = runtime.on_frame(frame, t)
-            runtime.tick(t)
-            if command is None:
-                continue
-            actions.append(command.action)
-            # The oracle reads the commanded pose off its env, as under ServoSim.
-            robot.env.set_fingertip_command(command.position_m, command.yaw_offset_rad,
-                                            command.joints)
-            if command.kind is CommandKind.MOVE:
-                robot.follow([(command.duration_s, command.joints)], t + latency_s)
-            elif command.kind is CommandKind.CLOSE:
-                robot.command_gripper(True, command.gripper_force_n)
-                grasp = [command, None]
-        if grasp is not None and grasp[1] is None and robot.gripper_result() is not None:
-            points, judge_after = runtime.lift_trajectory(grasp[0])
-            robot.follow(points, t)
-            grasp[1] = t + judge_after
-        if grasp is not None and grasp[1] is not None and t >= grasp[1] - 1e-9:
-            runtime.report_outcome(robot.judge(), t)
-            grasp = None
-    return runtime.status.outcome, actions
-
-
 @pytest.mark.parametrize("devices", [LOCKSTEP, SimDevicesConfig()], ids=["lockstep", "jitter"])
-def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(devices):
+def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(devices, drive_robot):
     """Episode after episode on one robot (its clock runs on), as on a ROS graph."""
     env = BaxterGraspEnv(TINY_ENV)
     robot = SimRobot(TINY_ENV, devices, seed=9)
@@ -87,7 +38,7 @@ def test_the_robot_driven_like_the_ros_nodes_replays_servo_sim(devices):
             runtime = ServoRuntime(TINY_ENV, ServoConfig(),
                                    OracleDecisions(OraclePolicy(robot.env)))
             latency = devices.command_latency_s
-            outcome, actions = _drive(robot, runtime, seed, latency_s=latency)
+            outcome, actions = drive_robot(robot, runtime, seed, latency_s=latency)
             assert actions == expected, seed
             assert outcome.value == sim_result.outcome
             assert outcome is Outcome.SUCCESS  # the oracle grasps these seeds

@@ -28,6 +28,7 @@ import dataclasses
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,15 @@ from visualization_msgs.msg import MarkerArray
 from graspq.config import ConfigError, load_config
 from graspq.rewards import Outcome, RewardConfig
 from graspq.servo.episode_log import EpisodeLogger
+from graspq.servo.policies import Policy
 from graspq.servo.runtime import (
     CommandKind,
     HoldReason,
     ServoCommand,
     ServoRuntime,
     ServoState,
+    ServoStatus,
+    StepRecord,
     Stream,
 )
 from graspq.servo.settings import ServoConfig, SimDevicesConfig
@@ -138,6 +142,8 @@ class ServoNode(LifecycleNode):
         self._abort_reason: str | None = None
         self._last_depth: np.ndarray | None = None
         self._native_input = False
+        self.step_hook: Callable[[StepRecord], None] | None = None
+        """Gets every finished step too (the training node learns from them)."""
         self._inputs_group = MutuallyExclusiveCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
 
@@ -184,17 +190,12 @@ class ServoNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
-        from graspq.policy.runtime import OnnxPolicy, PolicyConfig
-
         servo, devices, rewards = self._read_configs()
         env_path = self.get_parameter("env_config").value
         env_config = load_config(EnvConfig, env_path, ENV_NODE_NAME) if env_path else EnvConfig()
         env_config = dataclasses.replace(env_config, rewards=rewards)
         policy_path = self.get_parameter("policy").value
-        if not policy_path:
-            raise ValueError("parameter 'policy' is empty: give the ONNX file to run")
-        policy = OnnxPolicy(policy_path, env_config,
-                            config=PolicyConfig(intra_op_threads=servo.policy_threads))
+        policy = self.make_policy(policy_path, env_config, servo)
         log_dir = Path(self.get_parameter("log_dir").value).expanduser()
         self._logger_file = EpisodeLogger(log_dir, env_config, {"policy": policy_path,
                                                                 "runtime": "ros"})
@@ -223,6 +224,16 @@ class ServoNode(LifecycleNode):
         self._judge_client = (self.create_client(JudgeGrasp, judge,
                                                  callback_group=self._action_group)
                               if judge else None)
+
+    def make_policy(self, path: str, env_config: EnvConfig, servo: ServoConfig) -> Policy:
+        """The policy to run: the ONNX file at ``path``, checked against the env config (a
+        subclass may run another, e.g. the training node's learning agent)."""
+        from graspq.policy.runtime import OnnxPolicy, PolicyConfig
+
+        if not path:
+            raise ValueError("parameter 'policy' is empty: give the ONNX file to run")
+        return OnnxPolicy(path, env_config,
+                          config=PolicyConfig(intra_op_threads=servo.policy_threads))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -472,27 +483,62 @@ class ServoNode(LifecycleNode):
             self._episode_busy = False
 
     def _run_episode(self, goal_handle: Any) -> Grasp.Result:
-        result = Grasp.Result()
-        if not self._go_home():
+        def feedback(status: ServoStatus) -> None:
+            goal_handle.publish_feedback(Grasp.Feedback(
+                step=status.step, action=status.last_action.name,
+                top_grasp_probability=float(np.max(status.grasp_probabilities))))
+
+        outcome, status = self.run_episode(goal_handle.request.max_steps or None,
+                                           lambda: goal_handle.is_cancel_requested,
+                                           feedback=feedback)
+        result = Grasp.Result(outcome=outcome)
+        if status is not None:
+            result.episode_return = float(status.episode_return)
+            result.steps = int(status.step)
+        if outcome == "canceled":
+            goal_handle.canceled()
+        elif outcome in ("aborted", "estopped"):
             goal_handle.abort()
-            result.outcome = "aborted"
-            return result
-        max_steps = goal_handle.request.max_steps or None
+        else:
+            goal_handle.succeed()
+        return result
+
+    def run_episode(self, max_steps: int | None = None,
+                    cancel_requested: Callable[[], bool] = lambda: False,
+                    idle: Callable[[], None] | None = None,
+                    feedback: Callable[[ServoStatus], None] | None = None
+                    ) -> tuple[str, ServoStatus | None]:
+        """One episode from the arm's current pose, on the calling thread (the executor
+        must spin elsewhere): the arm goes home, then the loop runs until the episode ends,
+        is cancelled or the node deactivates. ``idle`` is called every few ms meanwhile;
+        ``feedback`` after each decision. Returns the outcome (an Outcome value, or
+        aborted, canceled, estopped) and the final status."""
+        if not self._go_home():
+            return "aborted", None
         with self._lock:
             self._episode_done.clear()
             self._abort_reason = None
             self._grasp = None
             self._runtime.reset(self._home, self._now(), max_steps)
         reported = 0
-        while not self._episode_done.wait(0.02):
+        started = self._now()
+        limit = self._devices.episode_time_limit_s
+        while not self._episode_done.wait(0.005 if idle is not None else 0.02):
+            if self._now() - started > limit:  # e.g. held on bad input all along
+                with self._lock:
+                    self._runtime.end_episode()
+                    self._abort_reason = "aborted"
+                self._warn(f"servo: episode not over after {limit:g} s; aborted")
+                break
+            if idle is not None:
+                idle()
             with self._lock:
                 status = self._runtime.status if self._runtime is not None else None
-            if status is not None and status.step != reported and status.last_action:
+            if (feedback is not None and status is not None and status.step != reported
+                    and status.last_action):
                 reported = status.step
-                goal_handle.publish_feedback(Grasp.Feedback(
-                    step=status.step, action=status.last_action.name,
-                    top_grasp_probability=float(np.max(status.grasp_probabilities))))
-            if goal_handle.is_cancel_requested:
+                feedback(status)
+            if cancel_requested():
                 with self._lock:
                     self._runtime.end_episode()
                     self._abort_reason = "canceled"
@@ -507,17 +553,7 @@ class ServoNode(LifecycleNode):
             if self._logger_file is not None and status is not None:
                 self._logger_file.finish(outcome, status.episode_return,
                                          {"episode": status.episode})
-        result.outcome = outcome
-        if status is not None:
-            result.episode_return = float(status.episode_return)
-            result.steps = int(status.step)
-        if outcome == "canceled":
-            goal_handle.canceled()
-        elif outcome in ("aborted", "estopped"):
-            goal_handle.abort()
-        else:
-            goal_handle.succeed()
-        return result
+        return outcome, status
 
     def _go_home(self) -> bool:
         """Send the arm home unless it is there; wait (on the node's clock) until it is."""
@@ -545,10 +581,12 @@ class ServoNode(LifecycleNode):
         if runtime is not None and runtime.state in (ServoState.DONE, ServoState.ESTOPPED):
             self._episode_done.set()
 
-    def _on_step(self, record: Any) -> None:
+    def _on_step(self, record: StepRecord) -> None:
         self._latencies.append(record.policy_latency_ms)
         if self._logger_file is not None:
             self._logger_file.write(record)
+        if self.step_hook is not None:
+            self.step_hook(record)
 
     def _on_estop(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:

@@ -34,17 +34,19 @@ def isolate_ros_graph() -> int:
     return domain
 
 
-def tiny_training(episodes: int, pretrain_updates: int = 600) -> Any:
-    """A tiny DDQN run's config (a few oracle demonstrations with the margin loss teach it to
-    descend and close now and then, so the grasp path runs too)."""
+def tiny_training(episodes: int, pretrain_updates: int = 600, demos: bool = True) -> Any:
+    """A tiny DDQN run's config. With ``demos``, a few oracle demonstrations with the margin
+    loss teach it to descend and close now and then, so the grasp path runs too; without,
+    it learns from the reward alone (what a robot backend allows)."""
     from graspq.learning.settings import NetworkConfig, TrainingConfig
 
+    teacher = (dict(demo_episodes=12, demo_margin=0.8, demo_fraction=0.5,
+                    pretrain_updates=pretrain_updates) if demos else {})
     return TrainingConfig(
         learner="ddqn", episodes=episodes, seed=2, batch_size=16, replay_capacity=2000,
         learning_starts=16, eval_episodes=1, eval_every=episodes, checkpoint_every=episodes,
-        torch_threads=1, demo_episodes=12, demo_margin=0.8, demo_fraction=0.5,
-        pretrain_updates=pretrain_updates, network=NetworkConfig(
-            stream_channels=4, joint_channels=8, fc_width=32, motor_width=16))
+        torch_threads=1, network=NetworkConfig(
+            stream_channels=4, joint_channels=8, fc_width=32, motor_width=16), **teacher)
 
 
 def write_configs(directory: Path, training: Any) -> tuple[Path, Path]:

@@ -1,7 +1,8 @@
 """``graspq_training``: the core trainer as a ROS 2 node.
 
 Runs :class:`graspq.learning.trainer.Trainer`, the trainer ``graspq train`` runs, on the
-in-process MuJoCo scene (``backend: mujoco``; the only backend built so far), and publishes a
+in-process MuJoCo scene (``backend: mujoco``) or through ROS topics against a robot node
+(``backend: ros``, :mod:`graspq_training.ros_backend`), and publishes a
 ``graspq_interfaces/TrainingProgress`` on ``~/progress`` after every episode. Checkpoints,
 train.csv, TensorBoard and the resume rules are the trainer's. At the end the run's latest
 checkpoint is exported to ``<out>/policy.onnx`` (verified against torch, as ``graspq export``
@@ -10,7 +11,8 @@ checkpoint and exits 0; ``resume: true`` continues from it.
 
 Parameters: ``config`` (a config/training*.yaml file; '' = the defaults), ``env_config``
 (a config/env.yaml file; '' = the defaults), ``learner``, ``views``, ``episodes``, ``seed``
-(empty or -1: the config's), ``out`` (the run directory), ``resume``, ``backend``.
+(empty or -1: the config's), ``out`` (the run directory), ``resume``, ``backend``, and for
+the ros backend ``reset_service``, ``judge_service`` and ``servo_config``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -34,7 +36,7 @@ from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
 from graspq_interfaces.msg import TrainingProgress
 
-BACKENDS = ("mujoco",)
+BACKENDS = ("mujoco", "ros")
 PROGRESS_HISTORY = 10  # progress messages kept for late subscribers
 
 
@@ -55,7 +57,15 @@ class TrainingNode(Node):
         self.seed = _declare(self, "seed", -1, "run seed (-1 = config's)")
         self.out = _declare(self, "out", "", "run directory ('' = runs/<learner>-<views>-s<seed>)")
         self.resume = _declare(self, "resume", False, "continue the run in `out`")
-        self.backend = _declare(self, "backend", "mujoco", f"one of {list(BACKENDS)}")
+        self.backend = _declare(self, "backend", "mujoco", "mujoco: the in-process scene; "
+                                "ros: a robot over ROS topics (docs/ros_interface.md)")
+        self.reset_service = _declare(self, "reset_service", "/mujoco_robot/reset_episode",
+                                      "backend ros: the robot's ResetEpisode service")
+        self.judge_service = _declare(self, "judge_service", "/mujoco_robot/judge_grasp",
+                                      "backend ros: the robot's JudgeGrasp service")
+        self.servo_config = _declare(self, "servo_config", "", "backend ros: "
+                                     "config/servo.yaml for the servo loop ('' = defaults)")
+        self.executor: Any = None  # spins this node (and the ros backend's servo node)
         # Transient local: a monitor that joins late still gets the last episodes.
         self.publisher = self.create_publisher(TrainingProgress, "~/progress", QoSProfile(
             depth=PROGRESS_HISTORY, reliability=ReliabilityPolicy.RELIABLE,
@@ -84,7 +94,14 @@ class TrainingNode(Node):
         training = self.training_config()
         out = Path(self.out or f"runs/{training.learner}-{training.views}-s{training.seed}")
         log = self.get_logger().info
-        trainer = Trainer(training, self.env_config(), out, resume=self.resume, log=log)
+        collector = self._collector(out) if self.backend == "ros" else None
+        try:
+            trainer = Trainer(training, self.env_config(), out, resume=self.resume, log=log,
+                              collector=collector)
+        except Exception:
+            if collector is not None:
+                collector.close()
+            raise
         started = time.monotonic()
 
         def progress(row: dict[str, Any]) -> None:
@@ -107,6 +124,8 @@ class TrainingNode(Node):
             trainer.run(progress)
         finally:
             trainer.close()
+            if collector is not None:
+                collector.close()
         if trainer.episode >= training.episodes:
             report = export_checkpoint(out, out / "policy.onnx")
             log(f"exported {out / 'policy.onnx'} ({report})")
@@ -114,6 +133,21 @@ class TrainingNode(Node):
             log(f"stopped at episode {trainer.episode}/{training.episodes}; resume with "
                 f"resume:=true out:={out}")
         return 0
+
+
+    def _collector(self, out: Path) -> Any:
+        from graspq_training.ros_backend import RosCollector
+
+        parameters = {"env_config": self.env_path, "judge_service": self.judge_service,
+                      "log_dir": str(out / "ros_episodes"), "use_sim_time": True,
+                      "policy": "the training agent"}
+        if self.servo_config:
+            from graspq.servo.settings import SERVO_NODE_NAME, ServoSimConfig
+            from graspq_servo.ros_params import as_parameter_overrides
+
+            parameters.update(as_parameter_overrides(
+                load_config(ServoSimConfig, self.servo_config, SERVO_NODE_NAME), ""))
+        return RosCollector(self, self.executor, parameters, self.reset_service)
 
 
 def _latest_checkpoint(run_dir: Path) -> str:
@@ -138,8 +172,9 @@ def main(args: list[str] | None = None) -> None:
     # not install its own handler, which would shut the context down mid-episode.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = TrainingNode()
-    executor = SingleThreadedExecutor()
+    executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
+    node.executor = executor
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     code = 0

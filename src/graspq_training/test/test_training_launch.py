@@ -47,16 +47,16 @@ def ros():
     rclpy.try_shutdown()
 
 
-def _launch(directory, out, episodes, resume=False):
+def _launch(directory, out, episodes, resume=False, backend="mujoco"):
     # One config file for the run (episodes as a launch argument, as a user resumes with
-    # more); demonstrations and pre-training are kept short here.
+    # more); demonstrations and pre-training are kept short here, and a robot has none.
     training_file, env_file = directory / "training.yaml", directory / "env.yaml"
     if not training_file.exists():
-        write_configs(directory, tiny_training(episodes, 50))
+        write_configs(directory, tiny_training(episodes, 50, demos=backend == "mujoco"))
     command = ["ros2", "launch", str(LAUNCH), f"config:={training_file}",
                f"env_config:={env_file}", f"out:={out}", f"episodes:={episodes}",
-               f"resume:={'true' if resume else 'false'}"]
-    log = open(directory / f"launch-{episodes}-{resume}.log", "w")  # noqa: SIM115
+               f"resume:={'true' if resume else 'false'}", f"backend:={backend}"]
+    log = open(directory / f"launch-{episodes}-{resume}-{backend}.log", "w")  # noqa: SIM115
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True), log
 
@@ -65,7 +65,7 @@ def test_train_export_and_resume(ros, tmp_path):
     out = tmp_path / "run"
     ros.progress.clear()
     process, log = _launch(tmp_path, out, 20)
-    assert process.wait(timeout=600) == 0, (tmp_path / "launch-20-False.log").read_text()
+    assert process.wait(timeout=600) == 0, (tmp_path / "launch-20-False-mujoco.log").read_text()
     log.close()
     # Discovery may miss the first episodes of a fast run; the node keeps the last ten for
     # late subscribers, and train.csv has them all.
@@ -79,9 +79,9 @@ def test_train_export_and_resume(ros, tmp_path):
     assert (out / "policy.onnx").stat().st_size > 0
     ros.progress.clear()
     process, log = _launch(tmp_path, out, 23, resume=True)
-    assert process.wait(timeout=600) == 0, (tmp_path / "launch-23-True.log").read_text()
+    assert process.wait(timeout=600) == 0, (tmp_path / "launch-23-True-mujoco.log").read_text()
     log.close()
-    assert "resumed" in (tmp_path / "launch-23-True.log").read_text()
+    assert "resumed" in (tmp_path / "launch-23-True-mujoco.log").read_text()
     assert wait_for(lambda: ros.progress and ros.progress[-1].episode == 23, 10.0)
     assert [m.episode for m in ros.progress] == [21, 22, 23]
 
@@ -91,12 +91,35 @@ def test_sigint_finishes_the_episode_checkpoints_and_exits_zero(ros, tmp_path):
     ros.progress.clear()
     process, log = _launch(tmp_path, out, 500)
     assert wait_for(lambda: len(ros.progress) >= 3, 300.0), (
-        tmp_path / "launch-500-False.log").read_text()
+        tmp_path / "launch-500-False-mujoco.log").read_text()
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-    assert process.wait(timeout=120) == 0, (tmp_path / "launch-500-False.log").read_text()
+    assert process.wait(timeout=120) == 0, (tmp_path / "launch-500-False-mujoco.log").read_text()
     log.close()
     done = ros.progress[-1].episode
     assert 3 <= done < 500
-    text = (tmp_path / "launch-500-False.log").read_text()
+    text = (tmp_path / "launch-500-False-mujoco.log").read_text()
     assert f"stopped at episode {done}" in text
     assert not (out / "policy.onnx").exists()
+
+
+def test_backend_ros_trains_through_the_robot_nodes_topics(ros, tmp_path):
+    """The same run through ROS: the MuJoCo robot node serves the scene, the episodes (and
+    the evaluation) run as servo loops over its topics, and each step is learnt from."""
+    from graspq.learning.trainer import read_log
+    from graspq.servo.episode_log import log_paths, read_episode_log
+
+    out = tmp_path / "run"
+    ros.progress.clear()
+    process, log = _launch(tmp_path, out, 3, backend="ros")
+    text_path = tmp_path / "launch-3-False-ros.log"
+    assert process.wait(timeout=600) == 0, text_path.read_text()
+    log.close()
+    assert wait_for(lambda: ros.progress and ros.progress[-1].episode == 3, 10.0), (
+        text_path.read_text())
+    assert {m.backend for m in ros.progress} == {"ros"}
+    rows = read_log(out / "train.csv")
+    assert [int(r["episode"]) for r in rows] == [1, 2, 3]
+    assert (out / "policy.onnx").stat().st_size > 0
+    logs = [read_episode_log(p) for p in log_paths([out / "ros_episodes"])]
+    assert len(logs) == 3 + 1  # three training episodes and one evaluation episode
+    assert [len(log.steps) for log in logs[:3]] == [int(r["steps"]) for r in rows]

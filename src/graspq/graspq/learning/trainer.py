@@ -33,6 +33,13 @@ from graspq.learning.checkpoint import (
     save_best_checkpoint,
     save_checkpoint,
 )
+from graspq.learning.collector import (
+    AgentGuard,
+    EpisodeCollector,
+    check_collectable,
+    collect_training_episode,
+    evaluate_collected,
+)
 from graspq.learning.demo_workers import DemoEpisode, DemoStyle, record_demonstrations
 from graspq.learning.demonstrations import (
     demo_capacity,
@@ -164,7 +171,13 @@ class Trainer:
     """Trains one agent in one run directory."""
 
     def __init__(self, training: TrainingConfig, env_config: EnvConfig, run_dir: Path,
-                 resume: bool = False, log: Callable[[str], None] = print) -> None:
+                 resume: bool = False, log: Callable[[str], None] = print,
+                 collector: EpisodeCollector | None = None) -> None:
+        """``collector``: run the episodes (training and evaluation) on a robot through it
+        instead of the in-process env (:mod:`graspq.learning.collector`)."""
+        if collector is not None:
+            check_collectable(training)
+        self.collector = collector
         self.training = training
         self.env_config = env_config
         self.run_dir = Path(run_dir)
@@ -175,6 +188,7 @@ class Trainer:
         self.env = BaxterGraspEnv(env_config)
         self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
                             camera.depth_near_m, camera.depth_far_m)
+        self.guard = AgentGuard(self.agent)
         self.replay = None
         if training.learner != "qlearning":
             self.replay = ReplayBuffer(training.replay_capacity, camera.image_size,
@@ -384,8 +398,50 @@ class Trainer:
         demos = self._sample_demos(num_demos) if num_demos else None
         return self.agent.update(batch, demos)
 
+    def _observe(self, obs: dict[str, np.ndarray], action: int, reward: float,
+                 next_obs: dict[str, np.ndarray], terminated: bool, truncated: bool,
+                 labels: Any = None) -> float | None:
+        """Store one transition (or, for Q-learning, learn from it alone) and update; returns
+        the update's loss, if one was made."""
+        cfg = self.training
+        expert = labels.expert if labels is not None and cfg.expert_labels else NO_EXPERT
+        tie = labels.tie if labels is not None and cfg.expert_labels else NO_EXPERT
+        pose = labels.pose if labels is not None and cfg.pose_loss_weight > 0 else NO_POSE
+        self.env_steps += 1
+        with self.guard.lock:
+            if self.replay is None:
+                return self.agent.update(single_transition_batch(
+                    obs, action, reward, next_obs, terminated, truncated))
+            self.replay.add(obs, action, reward, next_obs, terminated, truncated,
+                            expert_action=expert, pose_target=pose, expert_tie=tie)
+            return self._learn()
+
+    def _run_collected_episode(self) -> EpisodeStats:
+        """One exploring episode on the robot of :attr:`collector`, learning from each step."""
+        cfg = self.training
+        losses: list[float] = []
+        parts: dict[str, list[float]] = collections.defaultdict(list)
+
+        def learn(step: Any) -> None:
+            loss = self._observe(step.obs, int(step.action), step.reward, step.next_obs,
+                                 step.terminated, step.truncated)
+            if loss is not None:
+                losses.append(loss)
+                for name, value in self.agent.loss_parts.items():
+                    parts[name].append(value)
+
+        record = collect_training_episode(
+            self.collector, self.guard, episode_seed(cfg.seed, self.episode),
+            cfg.exploration.epsilon(self.episode),
+            np.random.default_rng([cfg.seed, self.episode]), learn)
+        return EpisodeStats(record.steps, record.episode_return, record.outcome,
+                            record.object, float(np.mean(losses)) if losses else float("nan"),
+                            {name: float(np.mean(values)) for name, values in parts.items()})
+
     def run_episode(self) -> EpisodeStats:
         """One epsilon-greedy training episode with its updates."""
+        if self.collector is not None:
+            return self._run_collected_episode()
         cfg = self.training
         epsilon = cfg.exploration.epsilon(self.episode)
         obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
@@ -396,22 +452,13 @@ class Trainer:
             # The teacher exists when either label is wanted (see __init__).
             labels = (oracle_labels(self.teacher, cfg.expert_turn_ties)
                       if self.teacher is not None else None)
-            expert = labels.expert if cfg.expert_labels else NO_EXPERT
-            tie = labels.tie if cfg.expert_labels else NO_EXPERT
-            pose = labels.pose if cfg.pose_loss_weight > 0 else NO_POSE
             next_obs, reward, terminated, truncated, info = self.env.step(action)
-            self.env_steps += 1
             steps += 1
             total += reward
-            if self.replay is None:
-                losses.append(self.agent.update(single_transition_batch(
-                    obs, action, reward, next_obs, terminated, truncated)))
-            else:
-                self.replay.add(obs, action, reward, next_obs, terminated, truncated,
-                                expert_action=expert, pose_target=pose, expert_tie=tie)
-                loss = self._learn()
-                if loss is not None:
-                    losses.append(loss)
+            loss = self._observe(obs, action, reward, next_obs, terminated, truncated, labels)
+            if loss is not None:
+                losses.append(loss)
+                if self.replay is not None:
                     for name, value in self.agent.loss_parts.items():
                         parts[name].append(value)
             obs, done = next_obs, terminated or truncated
@@ -474,8 +521,12 @@ class Trainer:
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.training
-        report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed,
-                          cfg.revisit_window)
+        if self.collector is not None:
+            report = evaluate_collected(self.collector, self.guard, cfg.eval_episodes,
+                                        cfg.eval_seed, cfg.revisit_window)
+        else:
+            report = evaluate(self.env, self.agent, cfg.eval_episodes, cfg.eval_seed,
+                              cfg.revisit_window)
         row = {"episode": self.episode, "env_steps": self.env_steps,
                "success_rate": report["success_rate"],
                "mean_steps": report["mean_steps"],
