@@ -142,6 +142,7 @@ class ServoNode(LifecycleNode):
         self._abort_reason: str | None = None
         self._last_depth: np.ndarray | None = None
         self._native_input = False
+        self._status_key: tuple[int, str | None] | None = None
         self.step_hook: Callable[[StepRecord], None] | None = None
         """Gets every finished step too (the training node learns from them)."""
         self._inputs_group = MutuallyExclusiveCallbackGroup()
@@ -359,14 +360,11 @@ class ServoNode(LifecycleNode):
         with self._lock:
             if not self._active or self._runtime is None:
                 return
-            decisions = self._runtime.status.decisions
             command = self._runtime.on_frame(frame, now)
             self._runtime.tick(now)
-            decided = self._runtime.status.decisions != decisions
         if command is not None:
             self._send(command, now)
-        if decided:
-            self._publish_status(now)
+        self._publish_status_on_change(now)
         self._check_episode_end()
 
     def _fit(self, stream: Stream, image: np.ndarray) -> np.ndarray:
@@ -384,6 +382,7 @@ class ServoNode(LifecycleNode):
                 return
             self._runtime.tick(now)
             grasp = self._grasp
+        self._publish_status_on_change(now)
         if grasp is not None and grasp.get("judge_at") is not None and now >= grasp["judge_at"]:
             grasp["judge_at"] = None
             self._judge(grasp)
@@ -602,6 +601,17 @@ class ServoNode(LifecycleNode):
         return response
 
     # ------------------------------------------------------------------ outputs for people
+    def _publish_status_on_change(self, now: float) -> None:
+        """Publish the status after a decision, and when a hold starts, changes or ends."""
+        with self._lock:
+            if self._runtime is None:
+                return
+            status = self._runtime.status
+        key = (status.decisions, status.holding)
+        if key != self._status_key:
+            self._status_key = key
+            self._publish_status(now)
+
     def _publish_status(self, now: float) -> None:
         with self._lock:
             if self._runtime is None or "status" not in self._outputs:

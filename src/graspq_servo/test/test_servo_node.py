@@ -245,27 +245,34 @@ def test_nan_joints_refuse_the_episode_without_any_motion(system):
         robot.faults = {}
 
 
-def test_a_camera_that_stops_mid_episode_holds_within_max_age(system):
+@pytest.mark.parametrize(("stream", "fault", "reason"), [
+    ("wrist_colour", "stop", "stream_stale"),
+    ("joints", "nan", "joints_not_finite"),
+])
+def test_a_fault_mid_episode_holds_within_max_age_and_counts(system, stream, fault, reason):
     robot, operator = system["robot"], system["operator"]
     if operator.state() != "active":
         assert operator.transition(Transition.TRANSITION_ACTIVATE)
-    for seed in range(105, 110):  # an episode that is still deciding when the camera stops
+    for seed in range(105, 112):  # an episode that is still deciding when the fault comes
         count = len(operator.commands)
         handle = operator.start_episode(seed=seed)
         if not wait_for(lambda c=count: len(operator.commands) >= c + 2, 10.0):
             operator.result(handle)
             continue
-        robot.faults = {"wrist_colour": "stop"}
-        stopped = time.monotonic()
+        before = _held(operator, reason)
+        robot.faults = {stream: fault}
+        faulted = time.monotonic()
         try:
             time.sleep(1.0)
             status = operator.statuses[-1]
             if status.state != "running":
+                operator.result(handle)
                 continue  # it was closing or finished: try another episode
             max_age_s, cycle_s = 0.1, 0.15
-            late = [t for t, _ in operator.commands if t > stopped + max_age_s + cycle_s]
-            assert late == [], f"{len(late)} command(s) after the camera stopped"
-            assert status.holding.startswith("stream_stale")
+            late = [t for t, _ in operator.commands if t > faulted + max_age_s + cycle_s]
+            assert late == [], f"{len(late)} command(s) after the fault"
+            assert status.holding.startswith(reason), status.holding
+            assert _held(operator, reason) > before
             handle.cancel_goal_async()
             operator.result(handle)
             return
