@@ -4,21 +4,16 @@ colourised depth, its target and grasp-probability markers and its status.
     ros2 launch launch/monitoring.launch.py      # beside servo.launch.py
 """
 
-from pathlib import Path
-
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-HERE = Path(__file__).resolve().parent.parent
+from graspq_bringup import share as bringup_share
 
 
 def share(relative: str) -> str:
-    for candidate in (HERE / relative, HERE / "src" / "graspq_bringup" / relative):
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{relative} not found under {HERE}")
+    return bringup_share(__file__, relative)
 
 
 def generate_launch_description() -> LaunchDescription:

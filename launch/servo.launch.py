@@ -10,8 +10,6 @@ runs on simulated time (``/clock``), which every node uses. Works from a checkou
 relative to this file) and from an installed workspace (share/graspq_bringup).
 """
 
-from pathlib import Path
-
 import yaml
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
@@ -22,15 +20,11 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-HERE = Path(__file__).resolve().parent.parent
+from graspq_bringup import share as bringup_share
 
 
 def share(relative: str) -> str:
-    """A file from config/, urdf/ or rviz/, in a checkout or an installed share/."""
-    for candidate in (HERE / relative, HERE / "src" / "graspq_bringup" / relative):
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{relative} not found under {HERE}")
+    return bringup_share(__file__, relative)
 
 
 def reward_parameters(env_config: str) -> dict:

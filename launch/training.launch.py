@@ -10,21 +10,16 @@ topics, as on any robot that speaks docs/ros_interface.md (reward-only recipes: 
 no oracle).
 """
 
-from pathlib import Path
-
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-HERE = Path(__file__).resolve().parent.parent
+from graspq_bringup import share as bringup_share
 
 
 def share(relative: str) -> str:
-    for candidate in (HERE / relative, HERE / "src" / "graspq_bringup" / relative):
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{relative} not found under {HERE}")
+    return bringup_share(__file__, relative)
 
 
 def _node(context, *args, **kwargs):

@@ -46,8 +46,11 @@ set +u
 source "$base/install/setup.bash"
 set -u
 test_rc=0
+# One package at a time: the loop tests measure timing, which two suites side by side on
+# two cores would distort.
 colcon --log-base "$base/log" test --build-base "$base/build" --install-base "$base/install" \
-    --packages-select "${packages[@]}" --event-handlers console_direct+ "$@" || test_rc=$?
+    --executor sequential --packages-select "${packages[@]}" --event-handlers console_direct+ \
+    "$@" || test_rc=$?
 colcon --log-base "$base/log" test-result --test-result-base "$base/build" --verbose \
     || test_rc=$?
 exit "$test_rc"

@@ -30,7 +30,7 @@ def _share(folder: Path, pattern: str, target: str) -> list[tuple[str, list[str]
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=[],
+    packages=[PACKAGE],
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

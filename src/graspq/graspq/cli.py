@@ -172,13 +172,17 @@ def _cmd_config_dump(args: argparse.Namespace) -> int:
     if args.set:
         header += ("\nDefaults changed with: "
                    + " ".join(f"--set {assignment}" for assignment in args.set))
-    text = dump_yaml(apply_overrides(cls(), args.set or []), node, header)
-    if args.out is None:
+    _write_text(dump_yaml(apply_overrides(cls(), args.set or []), node, header), args.out)
+    return 0
+
+
+def _write_text(text: str, out: Path | None) -> None:
+    """Write a generated file to ``out`` (its folder made), or to stdout when None."""
+    if out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    return 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -199,12 +203,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_urdf(args: argparse.Namespace) -> int:
     from graspq.sim.urdf import robot_urdf
 
-    text = robot_urdf()
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    _write_text(robot_urdf(), args.out)
     return 0
 
 

@@ -17,6 +17,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from graspq.servo.episode_log import read_episode_log
@@ -43,6 +44,7 @@ class Operator(Node):
         self.get = self.create_client(GetState, "/graspq_servo/get_state")
         self.reset = self.create_client(ResetEpisode, "/mujoco_robot/reset_episode")
         self.grasp = ActionClient(self, Grasp, "/graspq_servo/grasp")
+        self.estop = self.create_client(Trigger, "/graspq_servo/estop")
 
     def call(self, client, request, timeout=30.0):
         assert client.wait_for_service(10.0), client.srv_name
@@ -63,7 +65,9 @@ class Operator(Node):
         assert self.grasp.wait_for_server(10.0)
         future = self.grasp.send_goal_async(Grasp.Goal())
         assert wait_for(future.done, 10.0)
-        return future.result()
+        handle = future.result()
+        assert handle.accepted, "goal refused (an episode still running?)"
+        return handle
 
     def result(self, handle, timeout=60.0):
         future = handle.get_result_async()
@@ -214,6 +218,7 @@ def test_bad_input_holds_the_arm_counts_the_reason_and_moves_nothing(system, str
     before = _held(operator, reason)
     dropped_before = operator.statuses[-1].dropped_stale if operator.statuses else 0
     robot.faults = {stream: fault}
+    handle = None
     try:
         handle = operator.start_episode(seed=103)
         started = time.monotonic()
@@ -222,12 +227,16 @@ def test_bad_input_holds_the_arm_counts_the_reason_and_moves_nothing(system, str
         time.sleep(0.5)
         assert [t for t, _ in operator.commands if t > started] == [], "the arm moved"
         assert operator.statuses[-1].holding.startswith(reason)
-        if fault == "stale":
-            assert operator.statuses[-1].dropped_stale > dropped_before
+        if fault == "stale":  # counted as they come; the status shows it within a heartbeat
+            assert wait_for(lambda: operator.statuses[-1].dropped_stale > dropped_before, 3.0)
         handle.cancel_goal_async()
         assert operator.result(handle).outcome == "canceled"
+        handle = None
     finally:
         robot.faults = {}
+        if handle is not None:  # a failed check must not leave the episode running
+            handle.cancel_goal_async()
+            operator.result(handle)
 
 
 def test_nan_joints_refuse_the_episode_without_any_motion(system):
@@ -279,6 +288,34 @@ def test_a_fault_mid_episode_holds_within_max_age_and_counts(system, stream, fau
         finally:
             robot.faults = {}
     pytest.fail("no episode was still running a step after it started")
+
+
+def test_estop_holds_the_arm_where_it_is_and_ends_the_episode(system):
+    operator = system["operator"]
+    if operator.state() != "active":
+        assert operator.transition(Transition.TRANSITION_ACTIVATE)
+    for seed in range(112, 120):  # an episode still moving when the stop comes
+        count = len(operator.commands)
+        handle = operator.start_episode(seed=seed)
+        if not wait_for(lambda c=count: len(operator.commands) >= c + 2, 10.0):
+            operator.result(handle)
+            continue
+        before = len(operator.commands)
+        answer = operator.call(operator.estop, Trigger.Request())
+        stopped = time.monotonic()
+        assert answer.success
+        result = operator.result(handle)
+        if result.outcome != "estopped":
+            continue  # the episode ended by itself just before the stop
+        time.sleep(0.5)
+        after = [m for t, m in operator.commands[before:]]
+        # One command: hold, at once, where the arm is; then nothing.
+        holds = [m for m in after if m.points[0].time_from_start.nanosec == 0
+                 and m.points[0].time_from_start.sec == 0]
+        assert len(holds) == 1, [len(m.points) for m in after]
+        assert [t for t, _ in operator.commands if t > stopped + 0.15] == []
+        return
+    pytest.fail("no episode was still moving a step after it started")
 
 
 def test_a_qos_mismatch_shows_in_diagnostics_naming_the_stream(system):

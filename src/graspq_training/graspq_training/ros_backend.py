@@ -29,6 +29,8 @@ from graspq.sim.settings import EnvConfig
 from graspq_interfaces.srv import ResetEpisode
 from graspq_servo.servo_node import ServoNode
 
+ROBOT_WAIT_S = 120.0  # a robot node started beside this one builds its scene first
+
 
 class _CurrentPolicy:
     """Forwards to whichever policy the trainer set for the episode."""
@@ -78,8 +80,9 @@ class RosCollector:
                 raise RuntimeError(f"the learning servo node refused {trigger.__name__} "
                                    "(see its log)")
         self._reset = node.create_client(ResetEpisode, reset_service)
-        if not self._reset.wait_for_service(30.0):
-            raise RuntimeError(f"no robot: service {reset_service} did not appear in 30 s")
+        if not self._reset.wait_for_service(ROBOT_WAIT_S):
+            raise RuntimeError(f"no robot: service {reset_service} did not appear in "
+                               f"{ROBOT_WAIT_S:g} s")
 
     def collect(self, env_seed: int, policy: Policy, on_step: Callable[[StepRecord], None],
                 idle: Callable[[], None], object_type: str | None = None) -> EpisodeRecord:
