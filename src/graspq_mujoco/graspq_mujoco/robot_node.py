@@ -103,6 +103,7 @@ class RobotNode(Node):
         # The scene's OpenGL context is current in one thread only: the loop thread builds the
         # robot and does everything that renders (advancing, resetting).
         self._in_loop: queue.Queue[tuple[Callable[[], Any], dict[str, Any]]] = queue.Queue()
+        self._ready = threading.Event()  # the loop simulates only once this is set
         self._running = True
         self._thread = threading.Thread(target=self._loop, args=(env_config, devices, seed),
                                         name="mujoco_robot_loop", daemon=True)
@@ -158,6 +159,7 @@ class RobotNode(Node):
                                 callback_group=group)
         self._static_tf = StaticTransformBroadcaster(self)
         self._static_tf.sendTransform(self._overhead_transform())
+        self._ready.set()
         self._run_in_loop(lambda: self._restart_clock(seed))  # the clock starts now
 
     # ------------------------------------------------------------------ clock and sensors
@@ -200,7 +202,7 @@ class RobotNode(Node):
                 done["event"].set()
             if not self._running:
                 break
-            if not hasattr(self, "_clock_publisher"):  # still in __init__
+            if not self._ready.is_set():  # __init__ is still making the publishers
                 time.sleep(_LOOP_PERIOD_S)
                 continue
             target = self._sim_start + (time.monotonic() - self._wall_start) * \
@@ -241,11 +243,14 @@ class RobotNode(Node):
         publisher.publish(msg)
 
     def _overhead_transform(self) -> TransformStamped:
-        env = self.robot.env
-        mujoco.mj_forward(env.model, env.data)
-        camera = env.scene.overhead_camera
-        position = env.data.cam_xpos[camera]
-        rotation = env.data.cam_xmat[camera].reshape(3, 3)
+        # Its own MjData: the loop thread owns the robot's. The overhead camera is fixed in
+        # the world, so any state gives its pose.
+        model = self.robot.env.model
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        camera = self.robot.env.scene.overhead_camera
+        position = data.cam_xpos[camera]
+        rotation = data.cam_xmat[camera].reshape(3, 3)
         return conversions.optical_transform("base", OVERHEAD_FRAME, position, rotation)
 
     # ------------------------------------------------------------------ commands

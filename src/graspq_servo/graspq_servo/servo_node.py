@@ -576,9 +576,13 @@ class ServoNode(LifecycleNode):
         return False
 
     def _check_episode_end(self) -> None:
-        runtime = self._runtime
-        if runtime is not None and runtime.state in (ServoState.DONE, ServoState.ESTOPPED):
-            self._episode_done.set()
+        # Under the lock: run_episode clears the event and resets the runtime under it too,
+        # so a check of the last episode's state never ends the next one.
+        with self._lock:
+            runtime = self._runtime
+            if runtime is not None and runtime.state in (ServoState.DONE,
+                                                         ServoState.ESTOPPED):
+                self._episode_done.set()
 
     def _on_step(self, record: StepRecord) -> None:
         self._latencies.append(record.policy_latency_ms)
