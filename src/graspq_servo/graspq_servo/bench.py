@@ -261,14 +261,49 @@ def run(policy: Path, env_path: Path | None, native: bool, seconds: float) -> di
     }
 
 
+def conversion(frames: int = 500) -> dict[str, Any]:
+    """The node's RealSense conversion alone, on one core: a 640x480 ``rgb8`` frame and a
+    ``16UC1`` aligned depth frame (message -> array, crop to the trained view, resize, depth
+    in metres), ms per frame."""
+    from graspq.sim.cameras import overhead_crop_box
+    from graspq_servo import conversions
+
+    cv2.setNumThreads(1)
+    camera = EnvConfig().camera
+    rng = np.random.default_rng(0)
+    colour = _image(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), "rgb8")
+    depth = _image(rng.integers(0, 1200, (480, 640)).astype(np.uint16), "16UC1")
+    box = overhead_crop_box(camera, 615.0, 319.5, 239.5, 640, 480)
+    times: dict[str, list[float]] = {"colour": [], "depth": []}
+    for _ in range(frames):
+        start = time.perf_counter()
+        conversions.fit_to_policy(conversions.colour_image(colour), camera.image_size, box)
+        middle = time.perf_counter()
+        metres = conversions.depth_metres(conversions.depth_image(depth), 0.001,
+                                          camera.depth_far_m)
+        conversions.fit_to_policy(metres, camera.image_size, box, nearest=True)
+        end = time.perf_counter()
+        times["colour"].append(1e3 * (middle - start))
+        times["depth"].append(1e3 * (end - middle))
+    return {f"{kind}_ms_{name}": _percentile(values, q) for kind, values in times.items()
+            for name, q in (("p50", 50), ("p99", 99))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="servo_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--policy", type=Path, required=True, help="ONNX policy file")
+    parser.add_argument("--policy", type=Path, help="ONNX policy file")
+    parser.add_argument("--conversion", action="store_true", help="time only the RealSense "
+                        "conversion (640x480 colour and 16UC1 depth to the policy's view)")
     parser.add_argument("--env-config", type=Path, help="the env file it was trained under")
     parser.add_argument("--native", action="store_true", help="publish 640x480 frames")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(rclpy.utilities.remove_ros_args(argv or sys.argv)[1:])
-    report = run(args.policy, args.env_config, args.native, args.seconds)
+    if args.conversion:
+        report = conversion()
+    elif args.policy is None:
+        parser.error("--policy is needed (or --conversion)")
+    else:
+        report = run(args.policy, args.env_config, args.native, args.seconds)
     print(json.dumps(report) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
     return 0

@@ -4,8 +4,10 @@
   ``32FC1`` depth in metres (float32 H x W), ``16UC1`` depth in units (uint16 H x W; the
   runtime scales by ``servo.depth_unit_m``). Row padding (``step``) and big-endian data are
   handled; anything else is a :class:`FrameError` that names the problem.
-- native camera frames (e.g. a RealSense's 640x480) -> the policy's square image: the same
-  centred crop as the trained camera (``camera.overhead_crop_px``), resized with OpenCV;
+- native camera frames (e.g. a RealSense's 640x480) -> the policy's square image: the square
+  that shows the trained camera's view (:func:`graspq.sim.cameras.overhead_crop_box`, from
+  the camera's CameraInfo), resized with OpenCV; ``16UC1`` millimetres to metres, with "no
+  depth" (0) read as the far depth bound;
 - ``sensor_msgs/JointState`` -> the runtime's motor state (8,): Baxter's right arm
   ``right_s0 .. right_w2`` (rad) picked by name, then the gripper opening (m) from the two
   finger joints.
@@ -82,21 +84,33 @@ def depth_image(msg: Image) -> np.ndarray:
     return _rows(msg, 1, dtype).reshape(msg.height, msg.width)
 
 
-def fit_to_policy(image: np.ndarray, size: int, crop_px: int | None = None,
+def fit_to_policy(image: np.ndarray, size: int, box: tuple[int, int, int] | None = None,
                   nearest: bool = False) -> np.ndarray:
-    """A native camera frame cut to the policy's view: the centred square of ``crop_px``
-    pixels (the whole shorter side if None or larger), resized to ``size`` x ``size``.
-    Colour is averaged (``INTER_AREA``); depth (``nearest``) takes the nearest pixel, so no
-    depth between an object's edge and the table is made up. A frame already ``size`` square
-    is returned as it is."""
+    """A native camera frame cut to the policy's view: the square ``box`` = ``(top, left,
+    side)`` in pixels (the centred square of the shorter side if None), resized to ``size``
+    x ``size``. Colour is averaged (``INTER_AREA``); depth (``nearest``) takes the nearest
+    pixel, so no depth between an object's edge and the table is made up. A frame already
+    ``size`` square is returned as it is."""
     height, width = image.shape[:2]
     if (height, width) == (size, size):
         return image
-    side = min(height, width) if crop_px is None else min(crop_px, height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    if box is None:
+        side = min(height, width)
+        box = ((height - side) // 2, (width - side) // 2, side)
+    top, left, side = box
     square = image[top:top + side, left:left + side]
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
     return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def depth_metres(depth: np.ndarray, unit_m: float, no_depth_m: float) -> np.ndarray:
+    """A ``16UC1`` depth image in metres (float32), its zeros ("no depth", as a RealSense
+    marks holes) set to ``no_depth_m``; a float image is returned as it is."""
+    if depth.dtype != np.uint16:
+        return depth
+    metres = depth.astype(np.float32) * np.float32(unit_m)
+    metres[depth == 0] = no_depth_m
+    return metres
 
 
 def motor_state(msg: JointState) -> np.ndarray:

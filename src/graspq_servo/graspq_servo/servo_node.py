@@ -44,7 +44,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
@@ -65,6 +65,7 @@ from graspq.servo.runtime import (
 )
 from graspq.servo.settings import ServoConfig, SimDevicesConfig
 from graspq.servo.sync import Frame
+from graspq.sim.cameras import overhead_crop_box
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
 from graspq_interfaces.action import Grasp
 from graspq_interfaces.msg import ServoStatus as ServoStatusMsg
@@ -79,6 +80,7 @@ TOPICS = {
     Stream.WRIST_COLOUR: "wrist/color/image_raw",
     Stream.JOINTS: "joint_states",
 }
+OVERHEAD_CAMERA_INFO = "overhead/color/camera_info"
 ARM_TRAJECTORY_TOPIC = "arm_controller/joint_trajectory"
 GRIPPER_ACTION = "gripper_controller/gripper_cmd"
 # Parameters read at configure only: a change needs cleanup + configure.
@@ -108,9 +110,11 @@ class ServoNode(LifecycleNode):
         self.declare_parameter("diagnostics_period_s", 1.0, _describe(
             "period of /diagnostics and of the status heartbeat [s]"))
         self.declare_parameter("native_input", False, _describe(
-            "camera frames come at the camera's own size (e.g. 640x480): crop the overhead "
-            "frames to camera.overhead_crop_px and the wrist frames to a centred square, and "
-            "resize both to the policy's size; false: frames of another size hold the arm"))
+            "camera frames come at the camera's own size (e.g. a RealSense's 640x480): crop "
+            "the overhead frames to the trained camera's view (scaled by the focal length "
+            "of overhead/color/camera_info, centred on its principal point), the wrist "
+            "frames to a centred square, resize both to the policy's size, and read 16UC1 "
+            "zeros (no depth) as the far depth bound; false: frames of another size hold"))
         self.declare_parameter("qos.depth", 5, _describe("input subscriptions' queue depth"))
         self.declare_parameter("qos.deadline_periods", 3.0, _describe(
             "input deadline in expected periods of each stream (devices.*_hz); 0 sets no "
@@ -142,6 +146,7 @@ class ServoNode(LifecycleNode):
         self._abort_reason: str | None = None
         self._last_depth: np.ndarray | None = None
         self._native_input = False
+        self._overhead_intrinsics: tuple[float, float, float] | None = None
         self._status_key: tuple[int, str | None] | None = None
         self.step_hook: Callable[[StepRecord], None] | None = None
         """Gets every finished step too (the training node learns from them)."""
@@ -271,6 +276,10 @@ class ServoNode(LifecycleNode):
             self._inputs.append(self.create_subscription(
                 msg_type, topic, lambda msg, s=stream: self._on_message(s, msg), qos,
                 event_callbacks=events, callback_group=self._inputs_group))
+        if self._native_input:  # the crop follows the real camera's intrinsics
+            self._inputs.append(self.create_subscription(
+                CameraInfo, OVERHEAD_CAMERA_INFO, self._on_camera_info, 10,
+                callback_group=self._inputs_group))
         period = self.get_parameter("diagnostics_period_s").value
         self._loop_timers = [
             self.create_timer(0.01, self._on_watchdog, callback_group=self._inputs_group),
@@ -371,9 +380,28 @@ class ServoNode(LifecycleNode):
         if not self._native_input:
             return image
         camera = self._env_config.camera
-        crop = None if stream is Stream.WRIST_COLOUR else camera.overhead_crop_px
-        return conversions.fit_to_policy(image, camera.image_size, crop,
+        box = None
+        if stream is not Stream.WRIST_COLOUR:
+            height, width = image.shape[:2]
+            fx, cx, cy = self._overhead_intrinsics or (
+                camera.overhead_native_focal_px, (width - 1) / 2, (height - 1) / 2)
+            box = overhead_crop_box(camera, fx, cx, cy, width, height)
+        if stream is Stream.OVERHEAD_DEPTH:
+            image = conversions.depth_metres(image, self._runtime.config.depth_unit_m,
+                                             camera.depth_far_m)
+        return conversions.fit_to_policy(image, camera.image_size, box,
                                          nearest=stream is Stream.OVERHEAD_DEPTH)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """The overhead camera's intrinsics (fx, cx, cy), for the crop of native frames."""
+        fx, cx, cy = float(msg.k[0]), float(msg.k[2]), float(msg.k[5])
+        if not (np.isfinite([fx, cx, cy]).all() and fx > 0):
+            self._warn(f"servo: overhead CameraInfo with fx {fx!r}: ignored")
+            return
+        if self._overhead_intrinsics is None:
+            self.get_logger().info(f"overhead camera: fx {fx:.1f} px, principal point "
+                                   f"({cx:.1f}, {cy:.1f})")
+        self._overhead_intrinsics = (fx, cx, cy)
 
     def _on_watchdog(self) -> None:
         now = self._now()

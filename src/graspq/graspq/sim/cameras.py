@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from graspq.sim.scene import Scene
+from graspq.sim.settings import CameraConfig
 
 
 def _gl_context_class() -> type:
@@ -120,3 +121,19 @@ def camera_intrinsics(fovy_deg: float, image_size: int) -> tuple[float, float, f
 # A MuJoCo camera looks along its -z with +y up; a ROS optical frame looks along +z with +y
 # down (REP 103): the optical frame is the camera frame turned half a turn about x.
 MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
+
+
+def overhead_crop_box(camera: CameraConfig, fx: float, cx: float, cy: float, width: int,
+                      height: int) -> tuple[int, int, int]:
+    """``(top, left, side)`` in pixels of the square of a real overhead frame that shows what
+    the trained camera shows: ``overhead_crop_px`` at the nominal focal length
+    ``overhead_native_focal_px``, scaled by the real camera's ``fx`` (from its CameraInfo),
+    centred on its principal point ``(cx, cy)`` and kept inside the ``width`` x ``height``
+    frame."""
+    if not (math.isfinite(fx) and fx > 0):
+        raise ValueError(f"camera focal length fx must be positive, got {fx!r}")
+    side = round(camera.overhead_crop_px * fx / camera.overhead_native_focal_px)
+    side = max(1, min(side, width, height))
+    left = min(max(round(cx - (side - 1) / 2), 0), width - side)
+    top = min(max(round(cy - (side - 1) / 2), 0), height - side)
+    return top, left, side
