@@ -3,15 +3,19 @@
 set ... configure / activate``, ``ros2 param set`` (a bad value refused with its reason),
 ``ros2 action send_goal`` for one grasp, and ``ros2 lifecycle set ... deactivate``."""
 
-import os
 import re
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from graspq_servo.test_support import isolate_ros_graph, tiny_policy, wait_for
+from graspq_servo.test_support import (
+    isolate_ros_graph,
+    start_launch,
+    stop_launch,
+    tiny_policy,
+    wait_for,
+)
 
 WORKSPACE = Path(__file__).resolve().parents[3]
 
@@ -27,23 +31,17 @@ def launched(tmp_path_factory):
     isolate_ros_graph()
     directory = tmp_path_factory.mktemp("lifecycle_cli")
     policy, env_file = tiny_policy(directory / "policy")
-    log = open(directory / "launch.log", "w")  # noqa: SIM115 - open while it runs
-    process = subprocess.Popen(
-        ["ros2", "launch", str(WORKSPACE / "launch" / "servo.launch.py"), f"policy:={policy}",
+    process = start_launch(
+        [str(WORKSPACE / "launch" / "servo.launch.py"), f"policy:={policy}",
          f"env_config:={env_file}", f"log_dir:={directory / 'episodes'}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        directory / "launch.log")
     try:
         assert wait_for(lambda: ros2("lifecycle", "get", "/graspq_servo", timeout=30)[1]
                         .startswith("unconfigured"), 90.0, period_s=1.0), (
             (directory / "launch.log").read_text())
         yield directory
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+        stop_launch(process)
 
 
 def test_a_user_configures_activates_grasps_and_deactivates_from_the_cli(launched):

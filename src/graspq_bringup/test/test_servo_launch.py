@@ -5,8 +5,6 @@ policy:=... autostart:=true`` (robot node, robot_state_publisher, servo lifecycl
 allows. While it runs, every topic that graspq.rviz shows is published with its type."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +22,13 @@ from graspq.servo.episode_log import log_paths, read_episode_log
 from graspq.sim.settings import OBJECT_TYPES
 from graspq_interfaces.action import Grasp
 from graspq_interfaces.srv import ResetEpisode
-from graspq_servo.test_support import isolate_ros_graph, tiny_policy, wait_for
+from graspq_servo.test_support import (
+    isolate_ros_graph,
+    start_launch,
+    stop_launch,
+    tiny_policy,
+    wait_for,
+)
 
 WORKSPACE = Path(__file__).resolve().parents[3]
 RVIZ = WORKSPACE / "src" / "graspq_bringup" / "rviz" / "graspq.rviz"
@@ -67,12 +71,10 @@ def launched(tmp_path_factory):
     isolate_ros_graph()
     directory = tmp_path_factory.mktemp("servo_launch")
     policy, env_file = tiny_policy(directory / "policy")
-    command = ["ros2", "launch", str(WORKSPACE / "launch" / "servo.launch.py"),
-               f"policy:={policy}", f"env_config:={env_file}", "autostart:=true",
-               f"log_dir:={directory / 'episodes'}", f"seed:={FIRST_SEED}"]
-    with open(directory / "launch.log", "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    process = start_launch(
+        [str(WORKSPACE / "launch" / "servo.launch.py"), f"policy:={policy}",
+         f"env_config:={env_file}", "autostart:=true", f"log_dir:={directory / 'episodes'}",
+         f"seed:={FIRST_SEED}"], directory / "launch.log")
     rclpy.init()
     user = User()
     executor = MultiThreadedExecutor(num_threads=3)
@@ -90,11 +92,7 @@ def launched(tmp_path_factory):
         yield {"user": user, "policy": policy, "env": env_file, "dir": directory,
                "process": process}
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_launch(process)
         executor.shutdown()
         user.destroy_node()
         rclpy.try_shutdown()

@@ -383,9 +383,13 @@ class ServoNode(LifecycleNode):
         box = None
         if stream is not Stream.WRIST_COLOUR:
             height, width = image.shape[:2]
-            fx, cx, cy = self._overhead_intrinsics or (
-                camera.overhead_native_focal_px, (width - 1) / 2, (height - 1) / 2)
-            box = overhead_crop_box(camera, fx, cx, cy, width, height)
+            if (height, width) != (camera.image_size,) * 2:
+                if self._overhead_intrinsics is None:  # a crop must not guess the view
+                    raise conversions.FrameError(
+                        HoldReason.CAMERA_INFO.value, f"no {OVERHEAD_CAMERA_INFO} yet: the "
+                        "crop of the trained view needs the camera's intrinsics")
+                fx, cx, cy = self._overhead_intrinsics
+                box = overhead_crop_box(camera, fx, cx, cy, width, height)
         if stream is Stream.OVERHEAD_DEPTH:
             image = conversions.depth_metres(image, self._runtime.config.depth_unit_m,
                                              camera.depth_far_m)

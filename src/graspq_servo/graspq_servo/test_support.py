@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +82,23 @@ def tiny_policy(directory: Path, episodes: int = 2,
     policy = directory / "policy.onnx"
     export_checkpoint(run, policy, random_count=20, real_count=5)
     return policy, env_file
+
+
+def start_launch(arguments: list[str], log_path: Path) -> subprocess.Popen:
+    """``ros2 launch ARGUMENTS`` in a process group of its own, output to ``log_path``."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen(["ros2", "launch", *arguments], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_launch(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Ctrl-C to the launch's process group, as a terminal sends it; kill it if it hangs."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout_s)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, period_s: float = 0.02) -> bool:

@@ -98,6 +98,7 @@ class HoldReason(enum.Enum):
     STREAM_STALE = "stream_stale"
     POLICY_MISMATCH = "policy_mismatch"  # refused at load, or answers that do not fit
     POLICY_REJECTED_INPUT = "policy_rejected_input"  # decide() raised on the observation
+    CAMERA_INFO = "camera_info"  # a camera-sized frame before its camera's intrinsics came
 
 
 class CommandKind(enum.Enum):
