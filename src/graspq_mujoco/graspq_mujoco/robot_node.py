@@ -163,11 +163,6 @@ class RobotNode(Node):
         self._run_in_loop(lambda: self._restart_clock(seed))  # the clock starts now
 
     # ------------------------------------------------------------------ clock and sensors
-    def sim_time_now(self) -> float:
-        """The simulated clock the loop has reached, s."""
-        with self._lock:
-            return self.robot.time_s
-
     def _run_in_loop(self, function: Callable[[], Any], timeout_s: float = 30.0) -> Any:
         """Run ``function`` in the loop thread and return its result (or raise its error)."""
         done: dict[str, Any] = {"event": threading.Event()}

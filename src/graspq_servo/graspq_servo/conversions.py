@@ -24,7 +24,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image, JointState
 
 from graspq.actions import NUM_ACTIONS
-from graspq.servo.runtime import ServoCommand, ServoStatus
+from graspq.servo.runtime import ServoStatus
 from graspq.sim.robot import JOINT_STATE_NAMES, gripper_opening
 from graspq_interfaces.msg import HoldCount
 from graspq_interfaces.msg import ServoStatus as ServoStatusMsg
@@ -157,7 +157,3 @@ def status_message(status: ServoStatus, stamp: Time) -> ServoStatusMsg:
     msg.estop_reason = status.estop_reason or ""
     return msg
 
-
-def command_joints(command: ServoCommand) -> list[float]:
-    """A command's joint goal as a list (for a trajectory point)."""
-    return [float(v) for v in command.joints]

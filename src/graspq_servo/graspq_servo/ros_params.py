@@ -100,11 +100,6 @@ def read_config(node: Node, cls: type[T], prefix: str,
         raise ConfigError(prefix.rstrip("."), str(exc)) from exc
 
 
-def config_keys(cls: type) -> list[str]:
-    """The dotted field names of ``cls`` (as they appear after a prefix)."""
-    return [name for name, _, _ in _leaves(cls(), "")]
-
-
 def as_parameter_overrides(instance: Any, prefix: str) -> dict[str, Any]:
     """``{parameter name: value}`` for every field of ``instance`` (for a launch file or a
     test that starts a node with a whole config)."""
