@@ -94,6 +94,19 @@ def device_timings(config: SimDevicesConfig) -> tuple[DeviceTiming, ...]:
     )
 
 
+def camera_frames(device: DeviceTiming, images: dict[str, np.ndarray],
+                  stamp: float) -> list[Frame]:
+    """The frames a camera device delivers from one render of the scene (``CameraRig``):
+    overhead colour (uint8) and depth (m) sharing a stamp, or the wrist colour."""
+    if device.name == "overhead":
+        overhead = images[OVERHEAD_KEY]
+        # Back to the camera's 8-bit colour (exact: the renderer's float is code / 255).
+        colour = np.rint(overhead[..., :3] * np.float32(255.0)).astype(np.uint8)
+        return [Frame(Stream.OVERHEAD_COLOUR.value, stamp, colour),
+                Frame(Stream.OVERHEAD_DEPTH.value, stamp, overhead[..., 3].copy())]
+    return [Frame(Stream.WRIST_COLOUR.value, stamp, images[WRIST_KEY].copy())]
+
+
 @dataclasses.dataclass(frozen=True)
 class SimEpisode:
     """What one servo episode did."""
@@ -179,14 +192,7 @@ class ServoSim:
             motor[:7] = env.data.qpos[env.scene.arm_qpos_adr]
             motor[7] = env.scene.gripper_opening(env.data)
             return [Frame(Stream.JOINTS.value, stamp, motor)]
-        images = self._images()
-        if device.name == "overhead":
-            overhead = images[OVERHEAD_KEY]
-            # Back to the camera's 8-bit colour (exact: the renderer's float is code / 255).
-            colour = np.rint(overhead[..., :3] * np.float32(255.0)).astype(np.uint8)
-            return [Frame(Stream.OVERHEAD_COLOUR.value, stamp, colour),
-                    Frame(Stream.OVERHEAD_DEPTH.value, stamp, overhead[..., 3].copy())]
-        return [Frame(Stream.WRIST_COLOUR.value, stamp, images[WRIST_KEY].copy())]
+        return camera_frames(device, self._images(), stamp)
 
     # ------------------------------------------------------------------ commands
     def _execute(self, command: ServoCommand) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from graspq.rewards import Outcome
 from graspq.servo.runtime import Stream
 from graspq.servo.settings import SimDevicesConfig
-from graspq.servo.sim_devices import DeviceTiming, device_timings
+from graspq.servo.sim_devices import DeviceTiming, camera_frames, device_timings
 from graspq.servo.sync import Frame
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.grasp_motion import CONTACT_CHECK_EVERY
@@ -242,13 +242,13 @@ class SimRobot:
         deliveries: list[Delivery] = []
         target = self._step_at(until_s)
         while True:
-            capture_t, _, device, n = self._captures[0]
+            capture_t, order, device, n = self._captures[0]
             capture_step = self._step_at(capture_t)
             if capture_step > target:
                 break
             self._advance_to(capture_step)
-            heapq.heapreplace(self._captures, (self._capture_time(device, n + 1), _order(
-                self._timings, device), device, n + 1))
+            heapq.heapreplace(self._captures,
+                              (self._capture_time(device, n + 1), order, device, n + 1))
             stamp = self._k * self._dt
             delay = device.latency_s
             if device.jitter_s > 0:
@@ -296,17 +296,8 @@ class SimRobot:
     def _capture(self, device: DeviceTiming, stamp: float) -> list[Frame]:
         if device.name == "joints":
             return [Frame(Stream.JOINTS.value, stamp, self.joint_positions())]
-        images = self._images()
-        if device.name == "overhead":
-            overhead = images["overhead_rgbd"]
-            colour = np.rint(overhead[..., :3] * np.float32(255.0)).astype(np.uint8)
-            return [Frame(Stream.OVERHEAD_COLOUR.value, stamp, colour),
-                    Frame(Stream.OVERHEAD_DEPTH.value, stamp, overhead[..., 3].copy())]
-        return [Frame(Stream.WRIST_COLOUR.value, stamp, images["wrist_rgb"].copy())]
+        return camera_frames(device, self._images(), stamp)
 
     def close(self) -> None:
         self.env.close()
 
-
-def _order(timings: tuple[DeviceTiming, ...], device: DeviceTiming) -> int:
-    return timings.index(device)
