@@ -55,7 +55,7 @@ def drive_robot():
     import numpy as np
 
     from graspq.servo.runtime import CommandKind, ServoState
-    from graspq.sim.robot import gripper_opening
+    from graspq.sim.scene import gripper_opening
 
     def _motor(frame_data):
         """The runtime's 8-value motor state from the robot's 9 joint positions."""

@@ -15,7 +15,8 @@ from graspq.servo.settings import ServoConfig, SimDevicesConfig
 from graspq.servo.sim_devices import ServoSim
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
-from graspq.sim.robot import JOINT_STATE_NAMES, SimRobot, finger_positions, gripper_opening
+from graspq.sim.robot import JOINT_STATE_NAMES, SimRobot, finger_positions
+from graspq.sim.scene import gripper_opening
 from graspq.sim.settings import CameraConfig, EnvConfig
 
 TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=30)

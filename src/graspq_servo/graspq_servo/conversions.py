@@ -25,7 +25,8 @@ from sensor_msgs.msg import Image, JointState
 
 from graspq.actions import NUM_ACTIONS
 from graspq.servo.runtime import ServoStatus
-from graspq.sim.robot import JOINT_STATE_NAMES, gripper_opening
+from graspq.sim.robot import JOINT_STATE_NAMES
+from graspq.sim.scene import gripper_opening
 from graspq_interfaces.msg import HoldCount
 from graspq_interfaces.msg import ServoStatus as ServoStatusMsg
 

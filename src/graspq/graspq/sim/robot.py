@@ -49,12 +49,6 @@ def finger_positions(opening_m: float) -> tuple[float, float]:
     return per_finger, per_finger
 
 
-def gripper_opening(finger_joints_m: np.ndarray) -> float:
-    """The pad separation (m) from the two finger joints' positions (m): the motor state's
-    last entry (as :meth:`graspq.sim.scene.Scene.gripper_opening`)."""
-    return CLOSED_GAP_M + float(np.sum(finger_joints_m))
-
-
 @dataclasses.dataclass(frozen=True)
 class Delivery:
     """A frame and the simulated time at which the device delivers it."""

@@ -62,7 +62,13 @@ class Scene:
 
     def gripper_opening(self, data: mujoco.MjData) -> float:
         """Distance between the finger pads, in metres."""
-        return CLOSED_GAP_M + float(data.qpos[self.finger_qpos_adr].sum())
+        return gripper_opening(data.qpos[self.finger_qpos_adr])
+
+
+def gripper_opening(finger_joints_m: np.ndarray) -> float:
+    """The pad separation (m) from the two finger joints' positions (m): the motor state's
+    last entry."""
+    return CLOSED_GAP_M + float(np.sum(finger_joints_m))
 
 
 def look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
