@@ -134,6 +134,30 @@ class EpisodeStats:
     """Mean of each loss term over the episode's updates (td, margin, pose: unweighted)."""
 
 
+class _EpisodeLosses:
+    """The losses of one episode's updates, and their loss terms, for its EpisodeStats."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.parts: dict[str, list[float]] = collections.defaultdict(list)
+
+    def add(self, loss: float | None, trainer: Trainer) -> None:
+        """Record an update's loss (None: no update); its terms too, for replay learners
+        (the Q-learning baseline logs its loss alone)."""
+        if loss is None:
+            return
+        self.losses.append(loss)
+        if trainer.replay is not None:
+            for name, value in trainer.agent.loss_parts.items():
+                self.parts[name].append(value)
+
+    def stats(self, steps: int, episode_return: float, outcome: str,
+              object_type: str) -> EpisodeStats:
+        return EpisodeStats(steps, episode_return, outcome, object_type,
+                            float(np.mean(self.losses)) if self.losses else float("nan"),
+                            {name: float(np.mean(v)) for name, v in self.parts.items()})
+
+
 class _StopRequest:
     """First Ctrl-C asks the loop to stop after the current episode; a second one aborts.
 
@@ -419,24 +443,17 @@ class Trainer:
     def _run_collected_episode(self) -> EpisodeStats:
         """One exploring episode on the robot of :attr:`collector`, learning from each step."""
         cfg = self.training
-        losses: list[float] = []
-        parts: dict[str, list[float]] = collections.defaultdict(list)
+        losses = _EpisodeLosses()
 
         def learn(step: Any) -> None:
-            loss = self._observe(step.obs, int(step.action), step.reward, step.next_obs,
-                                 step.terminated, step.truncated)
-            if loss is not None:
-                losses.append(loss)
-                for name, value in self.agent.loss_parts.items():
-                    parts[name].append(value)
+            losses.add(self._observe(step.obs, int(step.action), step.reward, step.next_obs,
+                                     step.terminated, step.truncated), self)
 
         record = collect_training_episode(
             self.collector, self.guard, episode_seed(cfg.seed, self.episode),
             cfg.exploration.epsilon(self.episode),
             np.random.default_rng([cfg.seed, self.episode]), learn)
-        return EpisodeStats(record.steps, record.episode_return, record.outcome,
-                            record.object, float(np.mean(losses)) if losses else float("nan"),
-                            {name: float(np.mean(values)) for name, values in parts.items()})
+        return losses.stats(record.steps, record.episode_return, record.outcome, record.object)
 
     def run_episode(self) -> EpisodeStats:
         """One epsilon-greedy training episode with its updates."""
@@ -445,8 +462,8 @@ class Trainer:
         cfg = self.training
         epsilon = cfg.exploration.epsilon(self.episode)
         obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
-        total, losses, steps, done = 0.0, [], 0, False
-        parts: dict[str, list[float]] = collections.defaultdict(list)
+        total, steps, done = 0.0, 0, False
+        losses = _EpisodeLosses()
         while not done:
             action = self.agent.act(obs, epsilon, self.rng)
             # The teacher exists when either label is wanted (see __init__).
@@ -455,16 +472,10 @@ class Trainer:
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             steps += 1
             total += reward
-            loss = self._observe(obs, action, reward, next_obs, terminated, truncated, labels)
-            if loss is not None:
-                losses.append(loss)
-                if self.replay is not None:
-                    for name, value in self.agent.loss_parts.items():
-                        parts[name].append(value)
+            losses.add(self._observe(obs, action, reward, next_obs, terminated, truncated,
+                                     labels), self)
             obs, done = next_obs, terminated or truncated
-        return EpisodeStats(steps, total, info["outcome"], info["object"],
-                            float(np.mean(losses)) if losses else float("nan"),
-                            {name: float(np.mean(values)) for name, values in parts.items()})
+        return losses.stats(steps, total, info["outcome"], info["object"])
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train up to ``training.episodes``; returns the last evaluation's report."""
