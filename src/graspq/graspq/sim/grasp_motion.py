@@ -31,8 +31,9 @@ def lift_schedule(ik: DownwardIK, config: EnvConfig, joints: np.ndarray,
         position: (3,) m, base frame, the commanded fingertip position it closed at.
         yaw_offset: rad, the commanded yaw offset from the start yaw.
 
-    The targets move linearly to the lifted pose in steps of ``CONTACT_CHECK_EVERY`` physics
-    steps over ``gripper.lift_duration_s`` (the last segment may be shorter).
+    The targets move linearly to the lifted pose in segments of ``CONTACT_CHECK_EVERY``
+    physics steps over ``gripper.lift_duration_s`` (a duration that is not a whole number of
+    segments is rounded up to one, as the env has always lifted).
     """
     gripper, physics = config.gripper, config.physics
     start = np.asarray(joints, dtype=float)
