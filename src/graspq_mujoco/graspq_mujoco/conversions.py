@@ -10,7 +10,7 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from graspq.sim.cameras import MUJOCO_TO_OPTICAL, camera_intrinsics
+from graspq.sim.cameras import camera_intrinsics
 
 DEPTH_ENCODINGS = {"32FC1": np.float32, "16UC1": np.uint16}
 _MM_PER_M = 1000.0
@@ -97,12 +97,11 @@ def trajectory_points(msg: JointTrajectory, arm_joints: tuple[str, ...]
 
 
 def optical_transform(parent: str, child: str, position: np.ndarray,
-                      mujoco_rotation: np.ndarray) -> TransformStamped:
-    """The transform from ``parent`` to the optical frame of a MuJoCo camera at ``position``
-    (m) with rotation matrix ``mujoco_rotation`` (camera frame axes in ``parent``)."""
-    rotation = np.asarray(mujoco_rotation, dtype=float) @ MUJOCO_TO_OPTICAL
+                      rotation: np.ndarray) -> TransformStamped:
+    """The transform from ``parent`` to a camera's optical frame at ``position`` (m) with
+    rotation matrix ``rotation`` (the optical frame's axes in ``parent``)."""
     quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, rotation.ravel())
+    mujoco.mju_mat2Quat(quat, np.asarray(rotation, dtype=float).ravel())
     transform = TransformStamped()
     transform.header.frame_id, transform.child_frame_id = parent, child
     t = transform.transform

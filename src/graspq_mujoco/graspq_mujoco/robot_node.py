@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import mujoco
 import rclpy
 from control_msgs.action import GripperCommand
 from geometry_msgs.msg import TransformStamped
@@ -49,6 +48,7 @@ from trajectory_msgs.msg import JointTrajectory
 from graspq.config import load_config
 from graspq.servo.runtime import Stream
 from graspq.servo.settings import SERVO_NODE_NAME, ServoSimConfig
+from graspq.sim.cameras import fixed_camera_optical_pose
 from graspq.sim.robot import JOINT_STATE_NAMES, SimRobot
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
 from graspq_interfaces.srv import JudgeGrasp, ResetEpisode
@@ -238,14 +238,9 @@ class RobotNode(Node):
         publisher.publish(msg)
 
     def _overhead_transform(self) -> TransformStamped:
-        # Its own MjData: the loop thread owns the robot's. The overhead camera is fixed in
-        # the world, so any state gives its pose.
-        model = self.robot.env.model
-        data = mujoco.MjData(model)
-        mujoco.mj_forward(model, data)
-        camera = self.robot.env.scene.overhead_camera
-        position = data.cam_xpos[camera]
-        rotation = data.cam_xmat[camera].reshape(3, 3)
+        # A fresh MjData inside: the loop thread owns the robot's.
+        position, rotation = fixed_camera_optical_pose(self.robot.env.model,
+                                                       self.robot.env.scene.overhead_camera)
         return conversions.optical_transform("base", OVERHEAD_FRAME, position, rotation)
 
     # ------------------------------------------------------------------ commands

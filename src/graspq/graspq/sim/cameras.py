@@ -123,6 +123,17 @@ def camera_intrinsics(fovy_deg: float, image_size: int) -> tuple[float, float, f
 MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
 
 
+def fixed_camera_optical_pose(model: mujoco.MjModel, camera: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """Position (3,) m and rotation (3, 3) in the world (base) frame of the ROS optical frame
+    of a camera fixed in the world (the overhead camera): any state of the scene gives it,
+    so a fresh MjData of ``model`` is used and no caller's state is touched."""
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    return (data.cam_xpos[camera].copy(),
+            data.cam_xmat[camera].reshape(3, 3) @ MUJOCO_TO_OPTICAL)
+
+
 def overhead_crop_box(camera: CameraConfig, fx: float, cx: float, cy: float, width: int,
                       height: int) -> tuple[int, int, int]:
     """``(top, left, side)`` in pixels of the square of a real overhead frame that shows what
