@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action
+from graspq.drivers.trajectory import RAMP_FRACTION
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, step_reward
 from graspq.sim.cameras import CameraRig
@@ -37,7 +38,6 @@ from graspq.sim.viewer import camera_panel
 # A posture with the elbow up and the wrist near the middle of its range; the home pose is
 # solved from it once, so every episode starts from the same joint angles.
 HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
-_RAMP_FRACTION = 0.4  # share of a move's duration over which the joint targets are ramped
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 
 
@@ -193,7 +193,7 @@ class BaxterGraspEnv(gymnasium.Env):
         commanded by the servo runtime has the dynamics of a training step.
         """
         steps = self._substeps if steps is None else steps
-        ramp_steps = max(1, int(steps * _RAMP_FRACTION))
+        ramp_steps = max(1, int(steps * RAMP_FRACTION))
         chunk = max(1, ramp_steps // _RAMP_CHUNKS)
         schedule = []
         done = 0
