@@ -22,7 +22,12 @@ from graspq.drivers.trajectory import RAMP_FRACTION
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, step_reward
 from graspq.sim.cameras import CameraRig
-from graspq.sim.grasp_motion import CONTACT_CHECK_EVERY, LIFT_HOLD_S, lift_schedule
+from graspq.sim.grasp_motion import (
+    CONTACT_CHECK_EVERY,
+    LIFT_HOLD_S,
+    judge_grasp,
+    lift_schedule,
+)
 from graspq.sim.ik import DownwardIK
 from graspq.sim.objects import (
     ObjectSpec,
@@ -244,12 +249,9 @@ class BaxterGraspEnv(gymnasium.Env):
         """The paper's judge, on the state now: success if the gripper is not fully closed
         and the object's bottom is above the success height; else partial if a finger
         ``touched`` the object during the grasp, else a miss (privileged: reads the object)."""
-        gripper = self.config.gripper
-        held = self.scene.gripper_opening(self.data) > gripper.closed_opening_m
         height = lowest_point_z(self.scene, self.data, self.object_spec.kind) - self._table_z
-        if held and height > gripper.success_height_m:
-            return Outcome.SUCCESS
-        return Outcome.PARTIAL if touched else Outcome.MISS
+        return judge_grasp(self.config.gripper, self.scene.gripper_opening(self.data), height,
+                           touched)
 
     def _simulate_watching_contact(self, steps: int) -> bool:
         """Step the physics; True if a finger touched the object at any checked step."""

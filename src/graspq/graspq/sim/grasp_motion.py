@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from graspq.rewards import Outcome
 from graspq.sim.ik import DownwardIK
-from graspq.sim.settings import EnvConfig
+from graspq.sim.settings import EnvConfig, GripperConfig
 
 CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
 LIFT_HOLD_S = 0.1  # the arm holds this long at the top of the lift before the judge looks
@@ -62,3 +63,14 @@ def schedule_points(schedule: list[tuple[np.ndarray, int]],
 def schedule_duration_s(schedule: list[tuple[np.ndarray, int]], timestep_s: float) -> float:
     """Total time of a ``(targets, physics steps)`` schedule, s."""
     return sum(n for _, n in schedule) * timestep_s
+
+
+def judge_grasp(config: GripperConfig, opening_m: float, bottom_height_m: float,
+                touched: bool) -> Outcome:
+    """The paper's judge after the lift: success if the gripper is not fully closed
+    (``opening_m`` pad separation) and the object's bottom is ``success_height_m`` above the
+    table (``bottom_height_m``); else partial if a finger ``touched`` the object during the
+    grasp, else a miss. The MuJoCo scene and Gazebo's episode manager both judge with it."""
+    if opening_m > config.closed_opening_m and bottom_height_m > config.success_height_m:
+        return Outcome.SUCCESS
+    return Outcome.PARTIAL if touched else Outcome.MISS

@@ -127,14 +127,22 @@ def place_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
 
 def lowest_point_z(scene: Scene, data: mujoco.MjData, kind: str) -> float:
     """Height (base frame, m) of the lowest point of an object in its current pose."""
-    handle = scene.objects[kind]
-    geom = handle.geom_id
-    centre_z = data.geom_xpos[geom, 2]
-    rotation = data.geom_xmat[geom].reshape(3, 3)
+    geom = scene.objects[kind].geom_id
     a, b, c = scene.model.geom_size[geom]
+    half_size = (a, a, b) if kind == "cylinder" else (a, b, c)  # cylinder: radius, half height
+    return lowest_point(kind, half_size, float(data.geom_xpos[geom, 2]),
+                        data.geom_xmat[geom].reshape(3, 3))
+
+
+def lowest_point(kind: str, half_size: tuple[float, float, float], centre_z: float,
+                 rotation: np.ndarray) -> float:
+    """Height of the lowest point of an object (``ObjectSpec.half_size`` convention) whose
+    centre is at height ``centre_z`` with orientation ``rotation`` (3x3, object to base): the
+    MuJoCo scene's judge and Gazebo's episode manager both measure the lift with it."""
+    a, b, c = half_size
     if kind == "sphere":
         return float(centre_z - a)
     if kind == "cube":
         return float(centre_z - np.abs(rotation[2]) @ (a, b, c))
-    axis_z = rotation[2, 2]  # cylinder: radius a, half height b
-    return float(centre_z - abs(axis_z) * b - a * np.sqrt(max(0.0, 1.0 - axis_z**2)))
+    axis_z = rotation[2, 2]  # cylinder: radius a, half height c
+    return float(centre_z - abs(axis_z) * c - a * np.sqrt(max(0.0, 1.0 - axis_z**2)))
