@@ -32,6 +32,22 @@ _graspq_bootstrap() (
             "apt-get install libegl1 libgl1 libopengl0 libegl-mesa0 libgl1-mesa-dri" >&2
     fi
 
+    # The tests check the generated URDF and Gazebo world with check_urdf and `ign sdf -k`
+    # (Debian 12: liburdfdom-tools; sdformat 12 and ignition-tools); without them those
+    # tests skip, saying why.
+    if command -v check_urdf >/dev/null && command -v ign >/dev/null; then
+        echo "bootstrap: check_urdf and ign sdf present"
+    elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing check_urdf and ign sdf (URDF and SDF checks)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends liburdfdom-tools libsdformat12-12 \
+            sdformat-sdf ignition-tools libsdformat-dev >/dev/null \
+            || echo "bootstrap: WARNING could not install them; the URDF/SDF checks skip" >&2
+    else
+        echo "bootstrap: check_urdf or ign missing and not root; the URDF/SDF checks skip" >&2
+    fi
+
     if [[ -x $py ]]; then
         echo "bootstrap: $venv exists ($("$py" -V))"
     else

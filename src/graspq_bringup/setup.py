@@ -37,6 +37,7 @@ setup(
         *_share(WORKSPACE / "config", "*.yaml", "config"),
         *_share(WORKSPACE / "launch", "*.py", "launch"),
         *_share(WORKSPACE / "worlds", "*.sdf", "worlds"),
+        *_share(WORKSPACE / "worlds", "*.yaml", "worlds"),
         *_share(HERE / "urdf", "*.urdf", "urdf"),
         *_share(HERE / "rviz", "*.rviz", "rviz"),
     ],

@@ -207,6 +207,20 @@ def _cmd_urdf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gazebo(args: argparse.Namespace) -> int:
+    from graspq.config import load_config
+    from graspq.sim.gazebo_world import bridge_yaml, gazebo_robot_urdf, world_sdf
+    from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
+
+    config = (load_config(EnvConfig, args.env_config, ENV_NODE_NAME) if args.env_config
+              else EnvConfig())
+    for text, out in ((world_sdf(config), args.world), (bridge_yaml(), args.bridge),
+                      (gazebo_robot_urdf(config), args.urdf)):
+        _write_text(text, out)
+        print(f"wrote {out}")
+    return 0
+
+
 class _Progress:
     """A rich progress bar on stderr; the context value advances it by one."""
 
@@ -359,6 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
                                "rviz2) from the MuJoCo scene")
     urdf.add_argument("--out", type=Path, help="file to write (default: stdout)")
     urdf.set_defaults(handler=_cmd_urdf)
+    gazebo = commands.add_parser(
+        "gazebo", help="write the Gazebo Harmonic world, its ros_gz_bridge YAML and the "
+        "robot's Gazebo URDF from the scene (run from the repository root)")
+    gazebo.add_argument("--env-config", type=Path, help="scene file (default: the defaults, "
+                        "as config/env.yaml)")
+    gazebo.add_argument("--world", type=Path, default=Path("worlds/graspq_table.sdf"))
+    gazebo.add_argument("--bridge", type=Path, default=Path("worlds/graspq_table_bridge.yaml"))
+    gazebo.add_argument("--urdf", type=Path,
+                        default=Path("src/graspq_bringup/urdf/graspq_baxter_gazebo.urdf"))
+    gazebo.set_defaults(handler=_cmd_gazebo)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).register(commands, bench)
     return parser
