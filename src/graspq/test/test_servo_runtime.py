@@ -27,11 +27,11 @@ from graspq.servo.runtime import (
     ServoRuntime,
     ServoState,
     Stream,
-    home_position,
 )
 from graspq.servo.settings import ServoConfig
 from graspq.servo.sync import Frame
 from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.grasp_motion import home_position
 from graspq.sim.settings import ActionConfig, CameraConfig, EnvConfig
 
 TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=6)

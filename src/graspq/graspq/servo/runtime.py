@@ -48,9 +48,10 @@ from graspq.servo.policies import Decision, Policy
 from graspq.servo.safety import SafetyLimits
 from graspq.servo.settings import ServoConfig
 from graspq.servo.sync import ApproximateTimeSync, Frame, PushStatus, SyncSet
-from graspq.sim.env import HOME_SEED
 from graspq.sim.grasp_motion import (
     LIFT_HOLD_S,
+    home_joints,
+    home_position,
     lift_schedule,
     schedule_duration_s,
     schedule_points,
@@ -223,13 +224,6 @@ class _Pending:
     decided_at: float
     cycle_ms: float
     command: ServoCommand | None
-
-
-def home_position(config: EnvConfig) -> np.ndarray:
-    """Commanded fingertip position (3,) m at the start of every episode (as the env's)."""
-    scene = config.scene
-    return np.array([*scene.workspace_center_xy_m,
-                     scene.table_top_z_m + scene.start_height_above_table_m])
 
 
 class ServoRuntime:
@@ -658,11 +652,7 @@ class ServoRuntime:
     def home_joints(self) -> np.ndarray:
         """Joint angles (7,) rad of the episode's start pose, solved as the env solves them
         (a robot is sent there before :meth:`reset`)."""
-        solution = self._ik.solve(HOME_SEED, home_position(self.env_config), self._start_yaw)
-        if not solution.converged:
-            raise ValueError("the start pose is out of reach (scene.workspace_*, "
-                             "scene.start_height_above_table_m)")
-        return solution.joints
+        return home_joints(self._ik, self.env_config)
 
     def lift_trajectory(self, command: ServoCommand) -> tuple[list[tuple[float, np.ndarray]],
                                                                float]:

@@ -25,6 +25,8 @@ from graspq.sim.cameras import CameraRig
 from graspq.sim.grasp_motion import (
     CONTACT_CHECK_EVERY,
     LIFT_HOLD_S,
+    home_joints,
+    home_position,
     judge_grasp,
     lift_schedule,
 )
@@ -40,9 +42,6 @@ from graspq.sim.scene import CLOSED_GAP_M, FINGER_STROKE_M, build_scene
 from graspq.sim.settings import EnvConfig
 from graspq.sim.viewer import camera_panel
 
-# A posture with the elbow up and the wrist near the middle of its range; the home pose is
-# solved from it once, so every episode starts from the same joint angles.
-HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 
 
@@ -77,13 +76,8 @@ class BaxterGraspEnv(gymnasium.Env):
         self._substeps = max(1, round(self.config.physics.action_duration_s /
                                       self.config.physics.timestep_s))
         self._start_yaw = math.radians(self.config.scene.start_yaw_deg)
-        start_z = self._table_z + self.config.scene.start_height_above_table_m
-        self._home_position = np.array([*self.config.scene.workspace_center_xy_m, start_z])
-        home = self.ik.solve(HOME_SEED, self._home_position, self._start_yaw)
-        if not home.converged:
-            raise ValueError("scene: the start pose is out of reach (scene.workspace_*, "
-                             "scene.start_height_above_table_m)")
-        self._home_joints = home.joints
+        self._home_position = home_position(self.config)
+        self._home_joints = home_joints(self.ik, self.config)
         self.action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
         self.observation_space = self._make_observation_space()
         self._command: _Command | None = None

@@ -16,8 +16,30 @@ from graspq.rewards import Outcome
 from graspq.sim.ik import DownwardIK
 from graspq.sim.settings import EnvConfig, GripperConfig
 
+# A posture with the elbow up and the wrist near the middle of its range; the home pose is
+# solved from it once, so every episode starts from the same joint angles.
+HOME_SEED = np.array([0.75, -0.68, -0.40, 1.50, 0.42, 0.83, 0.0])
 CONTACT_CHECK_EVERY = 5  # physics steps between finger-object contact checks while grasping
 LIFT_HOLD_S = 0.1  # the arm holds this long at the top of the lift before the judge looks
+
+
+def home_position(config: EnvConfig) -> np.ndarray:
+    """Commanded fingertip position (3,) m at the start of every episode."""
+    scene = config.scene
+    return np.array([*scene.workspace_center_xy_m,
+                     scene.table_top_z_m + scene.start_height_above_table_m])
+
+
+def home_joints(ik: DownwardIK, config: EnvConfig) -> np.ndarray:
+    """Joint angles (7,) rad of the start pose (fingertip at :func:`home_position`, tool at
+    the start yaw), solved from :data:`HOME_SEED`: the env, the servo runtime and the Gazebo
+    driver all start episodes there. Raises ValueError if it is out of reach."""
+    solution = ik.solve(HOME_SEED, home_position(config),
+                        math.radians(config.scene.start_yaw_deg))
+    if not solution.converged:
+        raise ValueError("scene: the start pose is out of reach (scene.workspace_*, "
+                         "scene.start_height_above_table_m)")
+    return solution.joints
 
 
 def lift_schedule(ik: DownwardIK, config: EnvConfig, joints: np.ndarray,
