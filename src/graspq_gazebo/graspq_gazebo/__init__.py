@@ -1,0 +1,1 @@
+"""GraspQ on Gazebo Harmonic: the driver node and a stand-in world for the tests."""
