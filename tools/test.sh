@@ -11,6 +11,7 @@ source tools/bootstrap.sh
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 lint_rc=0
 .venv/bin/ruff check . || lint_rc=$?
+tools/lint_docker.sh || lint_rc=$?  # hadolint + compose schema over docker/ (docker/README.md)
 test_rc=0
 .venv/bin/python -m pytest src/graspq -q -ra "$@" || test_rc=$?
 ros_rc=0
