@@ -1,19 +1,28 @@
-"""The closed grasp loop on the MuJoCo robot: robot node, robot_state_publisher and the servo
-lifecycle node.
+"""The closed grasp loop: a robot, robot_state_publisher and the servo lifecycle node.
 
     ros2 launch launch/servo.launch.py policy:=runs/r7/policy.onnx            # then:
     ros2 lifecycle set /graspq_servo configure && ros2 lifecycle set /graspq_servo activate
     ros2 action send_goal /graspq_servo/grasp graspq_interfaces/action/Grasp '{}'
 
-``autostart:=true`` emits configure, then activate once configure has succeeded. The robot
-runs on simulated time (``/clock``), which every node uses. Works from a checkout (paths
-relative to this file) and from an installed workspace (share/graspq_bringup).
+``backend`` picks the robot; the servo node is the same on each: ``mujoco`` (default) the
+MuJoCo robot node, ``gazebo`` launch/gazebo.launch.py (Gazebo Harmonic, or its stand-in
+with ``gazebo_fake:=true``). ``autostart:=true`` emits configure, then activate once
+configure has succeeded. Simulated robots run on simulated time (``/clock``), which every
+node then uses. Works from a checkout (paths relative to this file) and from an installed
+workspace (share/graspq_bringup).
 """
 
 import yaml
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
 from launch.events import matches_action
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
@@ -21,6 +30,8 @@ from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from graspq_bringup import share as bringup_share
+
+BACKENDS = ("mujoco", "gazebo")
 
 
 def share(relative: str) -> str:
@@ -34,19 +45,36 @@ def reward_parameters(env_config: str) -> dict:
     return {f"rewards.{key}": float(value) for key, value in rewards.items()}
 
 
+def _robot(arg: dict) -> tuple[list, dict, bool]:
+    """The backend's robot: its launch actions, the servo parameters it needs, and whether
+    the nodes run on simulated time."""
+    sim_time = arg["use_sim_time"].lower() == "true"
+    if arg["backend"] == "mujoco":
+        return [Node(
+            package="graspq_mujoco", executable="robot_node", name="mujoco_robot",
+            output="screen",
+            parameters=[{"env_config": arg["env_config"], "servo_config": arg["servo_config"],
+                         "depth_encoding": arg["depth_encoding"], "seed": int(arg["seed"]),
+                         "real_time_factor": float(arg["real_time_factor"]),
+                         "publish_clock": True}])], \
+            {"judge_service": "/mujoco_robot/judge_grasp"}, sim_time
+    if arg["backend"] == "gazebo":
+        gazebo = IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(share("launch/gazebo.launch.py")),
+            launch_arguments={"env_config": arg["env_config"], "fake": arg["gazebo_fake"],
+                              "headless": arg["headless"]}.items())
+        # ros_gz_bridge's publishers offer no deadline: the servo asks for none.
+        return [gazebo], {"judge_service": "/gazebo_robot/judge_grasp",
+                          "qos.deadline_periods": 0.0}, sim_time
+    raise ValueError(f"backend:={arg['backend']}: one of {', '.join(BACKENDS)}")
+
+
 def _nodes(context, *args, **kwargs):
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
         "policy", "autostart", "env_config", "servo_config", "use_sim_time",
-        "real_time_factor", "depth_encoding", "log_dir", "seed", "backend")}
-    if arg["backend"] != "mujoco":
-        raise ValueError(f"backend:={arg['backend']}: only 'mujoco' is built so far")
-    sim_time = arg["use_sim_time"].lower() == "true"
-    robot = Node(
-        package="graspq_mujoco", executable="robot_node", name="mujoco_robot", output="screen",
-        parameters=[{"env_config": arg["env_config"], "servo_config": arg["servo_config"],
-                     "depth_encoding": arg["depth_encoding"], "seed": int(arg["seed"]),
-                     "real_time_factor": float(arg["real_time_factor"]),
-                     "publish_clock": True}])
+        "real_time_factor", "depth_encoding", "log_dir", "seed", "backend", "gazebo_fake",
+        "headless")}
+    robot, servo_overrides, sim_time = _robot(arg)
     with open(share("urdf/graspq_baxter.urdf")) as handle:
         description = handle.read()
     state_publisher = Node(
@@ -58,9 +86,9 @@ def _nodes(context, *args, **kwargs):
         output="screen",
         parameters=[arg["servo_config"], {
             "policy": arg["policy"], "env_config": arg["env_config"],
-            "judge_service": "/mujoco_robot/judge_grasp", "log_dir": arg["log_dir"],
-            "use_sim_time": sim_time, **reward_parameters(arg["env_config"])}])
-    actions = [robot, state_publisher, servo]
+            "log_dir": arg["log_dir"], "use_sim_time": sim_time,
+            **reward_parameters(arg["env_config"]), **servo_overrides}])
+    actions = [*robot, state_publisher, servo]
     if arg["autostart"].lower() == "true":
         actions += [
             RegisterEventHandler(OnStateTransition(
@@ -90,6 +118,10 @@ def generate_launch_description() -> LaunchDescription:
                               description="MCAP episode logs"),
         DeclareLaunchArgument("seed", default_value="0"),
         DeclareLaunchArgument("backend", default_value="mujoco",
-                              description="the robot: mujoco (the others are not built yet)"),
+                              description="the robot: " + " | ".join(BACKENDS)),
+        DeclareLaunchArgument("gazebo_fake", default_value="false",
+                              description="backend gazebo: fake_gazebo instead of Gazebo"),
+        DeclareLaunchArgument("headless", default_value="false",
+                              description="backend gazebo: no Gazebo GUI"),
         OpaqueFunction(function=_nodes),
     ])

@@ -11,7 +11,13 @@ no oracle).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    Shutdown,
+)
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -25,10 +31,18 @@ def share(relative: str) -> str:
 def _node(context, *args, **kwargs):
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
         "config", "env_config", "servo_config", "learner", "views", "episodes", "seed",
-        "out", "resume", "backend", "real_time_factor")}
-    if arg["backend"] not in ("mujoco", "ros"):
-        raise ValueError(f"backend:={arg['backend']}: one of mujoco, ros")
-    robot = []
+        "out", "resume", "backend", "real_time_factor", "gazebo_fake", "headless")}
+    if arg["backend"] not in ("mujoco", "ros", "gazebo"):
+        raise ValueError(f"backend:={arg['backend']}: one of mujoco, ros, gazebo")
+    robot, through_ros = [], {}
+    if arg["backend"] == "gazebo":
+        robot = [IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(share("launch/gazebo.launch.py")),
+            launch_arguments={"env_config": arg["env_config"], "fake": arg["gazebo_fake"],
+                              "headless": arg["headless"]}.items())]
+        # ros_gz_bridge's publishers offer no deadline: the servo asks for none.
+        through_ros = {"reset_service": "/gazebo_robot/reset_episode",
+                       "judge_service": "/gazebo_robot/judge_grasp", "deadline_periods": 0.0}
     if arg["backend"] == "ros":  # the robot: the MuJoCo robot node, on simulated time
         robot = [Node(
             package="graspq_mujoco", executable="robot_node", name="mujoco_robot",
@@ -43,7 +57,8 @@ def _node(context, *args, **kwargs):
                      "learner": arg["learner"], "views": arg["views"],
                      "episodes": int(arg["episodes"]), "seed": int(arg["seed"]),
                      "out": arg["out"], "resume": arg["resume"].lower() == "true",
-                     "backend": arg["backend"], "servo_config": arg["servo_config"]}],
+                     "backend": "mujoco" if arg["backend"] == "mujoco" else "ros",
+                     "servo_config": arg["servo_config"], **through_ros}],
         # Training ends the launch (the robot node stops with it).
         on_exit=Shutdown())]
 
@@ -67,7 +82,11 @@ def generate_launch_description() -> LaunchDescription:
                               description="backend ros: the servo loop and robot devices"),
         DeclareLaunchArgument("backend", default_value="mujoco",
                               description="mujoco: in-process scene; ros: the MuJoCo robot "
-                              "node over ROS topics"),
+                              "node over ROS topics; gazebo: Gazebo Harmonic over ROS topics"),
+        DeclareLaunchArgument("gazebo_fake", default_value="false",
+                              description="backend gazebo: fake_gazebo instead of Gazebo"),
+        DeclareLaunchArgument("headless", default_value="false",
+                              description="backend gazebo: no Gazebo GUI"),
         DeclareLaunchArgument("real_time_factor", default_value="1.0",
                               description="backend ros: the robot's simulated s per wall s"),
         OpaqueFunction(function=_node),

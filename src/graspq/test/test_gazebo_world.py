@@ -105,6 +105,16 @@ def test_committed_world_bridge_and_robot_are_the_generated_ones():
     assert ROBOT.read_text() == gazebo_robot_urdf(), f"{ROBOT} is stale: {REGENERATE}"
 
 
+def test_the_shipped_scene_file_is_the_scene_of_the_committed_world():
+    """gazebo.launch.py runs the committed world with config/env.yaml by default."""
+    from graspq.config import load_config
+    from graspq.sim.settings import ENV_NODE_NAME
+
+    shipped = load_config(EnvConfig, ROOT / "config" / "env.yaml", ENV_NODE_NAME)
+    assert world_sdf(shipped) == WORLD.read_text(), f"config/env.yaml changed: {REGENERATE} " \
+        "--env-config config/env.yaml"
+
+
 @needs_ign
 def test_ign_sdf_accepts_the_world_the_robot_and_every_object(tmp_path):
     _ign_check(WORLD)

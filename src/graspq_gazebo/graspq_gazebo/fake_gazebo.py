@@ -12,6 +12,8 @@ machines without Gazebo. It speaks exactly what the bridge and the world of
   kinematics) is inside the object stop at its width, both pads report contact on
   ``gazebo/contacts/<pad>``, and the object moves with the fingertip until the gripper opens
   (then it drops back to the table); the object's pose on ``gazebo/dynamic_poses``;
+- ``/clock`` (Gazebo's, through the bridge): here the wall clock, so the nodes that run on
+  simulated time run with it;
 - the cameras: constant images of the world's size on the interface's camera topics
   (``rgb8``, depth ``32FC1`` metres), with their CameraInfo.
 """
@@ -30,8 +32,10 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_gz_interfaces.msg import Contact, Contacts
 from ros_gz_interfaces.srv import ControlWorld, DeleteEntity, SpawnEntity
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64
 from tf2_msgs.msg import TFMessage
@@ -107,6 +111,8 @@ class FakeGazebo(Node):
                                      lambda msg, i=index: self._on_target(i, msg), 10,
                                      callback_group=group)
         self._joint_states = self.create_publisher(JointState, "joint_states", 10)
+        self._clock_publisher = self.create_publisher(Clock, "/clock", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         self._poses = self.create_publisher(TFMessage, OBJECT_POSE_ROS_TOPIC, 10)
         self._contacts = {pad: self.create_publisher(Contacts, contact_ros_topic(pad), 10)
                           for pad in FINGER_GEOMS}
@@ -184,6 +190,7 @@ class FakeGazebo(Node):
             pose = None if self.object is None else (self.object["position"].copy(),
                                                     self.object["quaternion"])
         stamp = self.get_clock().now().to_msg()
+        self._clock_publisher.publish(Clock(clock=stamp))
         self._joint_states.publish(conversions.joint_state((*ARM_JOINTS, *FINGER_JOINTS),
                                                            joints, stamp))
         if pose is not None:

@@ -65,6 +65,10 @@ class TrainingNode(Node):
                                       "backend ros: the robot's JudgeGrasp service")
         self.servo_config = _declare(self, "servo_config", "", "backend ros: "
                                      "config/servo.yaml for the servo loop ('' = defaults)")
+        self.deadline_periods = _declare(self, "deadline_periods", -1.0, "backend ros: the "
+                                         "servo's qos.deadline_periods (0 against publishers "
+                                         "that offer no deadline, as ros_gz_bridge; -1 = the "
+                                         "servo's default)")
         self.executor: Any = None  # spins this node (and the ros backend's servo node)
         # Transient local: a monitor that joins late still gets the last episodes.
         self.publisher = self.create_publisher(TrainingProgress, "~/progress", QoSProfile(
@@ -147,6 +151,8 @@ class TrainingNode(Node):
 
             parameters.update(as_parameter_overrides(
                 load_config(ServoSimConfig, self.servo_config, SERVO_NODE_NAME), ""))
+        if self.deadline_periods >= 0:
+            parameters["qos.deadline_periods"] = float(self.deadline_periods)
         return RosCollector(self, self.executor, parameters, self.reset_service)
 
 
