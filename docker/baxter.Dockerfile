@@ -65,6 +65,7 @@ RUN . /opt/ros/jazzy/setup.bash \
 
 
 FROM base AS ros1-msgs
+# (SHELL is inherited from base; repeated so each stage reads, and lints, on its own.)
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Only baxter_core_msgs of baxter_common (tag v1.2.0, its last release); its other packages
 # are descriptions and need xacro. ROS 1 alone is sourced here.
@@ -82,7 +83,6 @@ RUN . /opt/ros/noetic/setup.bash \
 
 
 FROM base AS bridge
-# (SHELL is inherited from base; repeated so each stage reads, and lints, on its own.)
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # g++-11: the community builder found Noetic's headers and the bridge's generated code
 # build with it on 24.04 (whose default is g++-13).
@@ -115,6 +115,7 @@ RUN . /opt/ros/noetic/setup.bash && . /opt/ros1_ws/install/setup.bash \
         --event-handlers console_cohesion- \
         --cmake-args -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
         -DCMAKE_C_COMPILER=gcc-11 -DCMAKE_CXX_COMPILER=g++-11 \
+    && . /opt/bridge_ws/install/local_setup.bash \
     && ros2 run ros1_bridge dynamic_bridge --print-pairs | tee /opt/bridge_ws/pairs.txt \
     && grep -q "graspq_baxter_msgs/msg/JointCommand' (ROS 2) <=> 'baxter_core_msgs/JointCommand" \
         /opt/bridge_ws/pairs.txt \
@@ -142,7 +143,7 @@ RUN . /opt/ros/jazzy/setup.bash && . /opt/underlay/install/setup.bash \
     && . /opt/bridge_ws/install/local_setup.bash \
     && colcon build --symlink-install --packages-skip graspq_baxter_msgs \
         --cmake-args -DBUILD_TESTING=OFF \
-    && rm -rf build/*/CMakeFiles log
+    && rm -rf log
 
 COPY docker/entrypoint.sh /usr/local/bin/graspq-entrypoint
 ENV MUJOCO_GL=egl \

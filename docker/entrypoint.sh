@@ -14,4 +14,11 @@ for setup in /opt/ros/noetic/setup.bash \
         source "$setup"
     fi
 done
+# An empty ROS_IP or ROS_HOSTNAME (compose passes them through unset as empty) would be
+# taken by ROS 1 as the address itself; unset, ROS 1 falls back to the hostname.
+for var in ROS_IP ROS_HOSTNAME; do
+    if [[ -z ${!var-} ]]; then
+        unset "$var"
+    fi
+done
 exec "$@"

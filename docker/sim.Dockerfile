@@ -13,13 +13,14 @@ ARG DEBIAN_FRONTEND=noninteractive
 # ros_gz_bridge/ros_gz_sim; robot-state-publisher and control-msgs the servo launch;
 # rmw-cyclonedds-cpp the middleware the stack is tested with (config/cyclonedds.xml); the
 # EGL/Mesa libraries let MuJoCo render headless (software llvmpipe without a GPU);
-# liburdfdom-tools gives check_urdf.
+# liburdfdom-tools gives check_urdf; realsense2-camera the D435 overhead camera on the real
+# robot (launch/realsense.launch.py; pass the camera in with --device or /dev/bus/usb).
 # Not version-pinned: packages.ros.org keeps only the newest build of each package, so an
 # exact pin breaks at the next sync; the base image's tag fixes the distribution instead.
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends \
         ros-jazzy-ros-gz ros-jazzy-robot-state-publisher ros-jazzy-control-msgs \
-        ros-jazzy-rmw-cyclonedds-cpp ros-jazzy-rviz2 \
+        ros-jazzy-rmw-cyclonedds-cpp ros-jazzy-rviz2 ros-jazzy-realsense2-camera \
         python3-pip git liburdfdom-tools \
         libegl1 libgl1 libopengl0 libegl-mesa0 libgl1-mesa-dri \
     && rm -rf /var/lib/apt/lists/*
@@ -58,7 +59,7 @@ WORKDIR /ws
 COPY . .
 RUN . /opt/ros/jazzy/setup.bash && . /opt/underlay/install/setup.bash \
     && colcon build --symlink-install --cmake-args -DBUILD_TESTING=OFF \
-    && rm -rf build/*/CMakeFiles log
+    && rm -rf log
 
 COPY docker/entrypoint.sh /usr/local/bin/graspq-entrypoint
 ENV MUJOCO_GL=egl \
