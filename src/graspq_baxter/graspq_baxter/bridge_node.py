@@ -257,6 +257,8 @@ class BaxterBridge(LifecycleNode):
         with self._lock:
             self.latched.clear()
             self._watch.reset()
+            self.robot = None  # only a state that comes after the enable request counts
+            self.faults, self._reported = {}, frozenset()
         self._timeout_pub.publish(Float64(data=float(self._p("command_timeout_s"))))
         self._speed_pub.publish(Float64(data=float(self._p("speed_ratio"))))
         # Enable until the robot says it is enabled (baxter_interface RobotEnable does so).
