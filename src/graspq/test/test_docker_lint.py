@@ -69,3 +69,43 @@ def test_docker_paths_named_in_docs_exist(doc: str):
     named = set(re.findall(r"docker/[\w.-]+", (ROOT / doc).read_text()))
     missing = sorted(p for p in named if not (ROOT / p).exists())
     assert not missing, f"{doc} names {missing}"
+
+
+def _dockerfiles() -> list[Path]:
+    return sorted(DOCKER.glob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", _dockerfiles(), ids=lambda p: p.name)
+def test_pins_the_dockerfiles_pick_by_grep_exist_once(dockerfile: Path):
+    # `pip install "$(grep -E '^numpy==' requirements.txt)"`: a pin that moved to another
+    # file, or appears twice, would install nothing or break the build.
+    picks = re.findall(r"grep -E '\^([\w.-]+)==' ([\w.-]+)", dockerfile.read_text())
+    assert picks, "each image picks a pin by grep (numpy or opencv): the pattern changed?"
+    for package, requirements in picks:
+        lines = [line for line in (ROOT / requirements).read_text().splitlines()
+                 if line.startswith(f"{package}==")]
+        assert len(lines) == 1, f"{dockerfile.name}: {package} in {requirements}: {lines}"
+
+
+@pytest.mark.parametrize("dockerfile", _dockerfiles(), ids=lambda p: p.name)
+def test_what_the_dockerfiles_copy_is_in_the_build_context(dockerfile: Path):
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            sources += [s for s in line.split()[1:-1] if s != "."]
+    assert sources
+    for source in sources:
+        assert (ROOT / source).exists(), f"{dockerfile.name} copies missing {source}"
+        assert source.split("/")[0] not in ignored, f"{source} is in .dockerignore"
+
+
+def test_entrypoint_unsets_an_empty_ros_ip():
+    entrypoint = DOCKER / "entrypoint.sh"
+    assert entrypoint.stat().st_mode & 0o111, "the images run it: it must be executable"
+    result = subprocess.run(
+        ["bash", str(entrypoint), "bash", "-c", 'echo "${ROS_IP-unset} ${ROS_HOSTNAME-unset}"'],
+        env={"PATH": "/usr/bin:/bin", "ROS_IP": "", "ROS_HOSTNAME": "robot-pc"},
+        capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split()[-2:] == ["unset", "robot-pc"]
