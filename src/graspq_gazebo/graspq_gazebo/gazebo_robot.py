@@ -10,9 +10,9 @@ services (ros_gz_interfaces):
 - ``gripper_controller/gripper_cmd`` (``control_msgs/GripperCommand``): both finger targets
   to closed (``position`` <= 0) or open; the result after ``gripper.close_duration_s`` of
   the robot's clock, with the pad separation measured from the finger joints;
-- ``~/reset_episode``: reset the world's models, remove the last object, spawn the episode's
-  (:class:`graspq.drivers.gazebo.GazeboEpisodes`: the MuJoCo scene's draw for the seed),
-  arm home and gripper open;
+- ``~/reset_episode``: remove the last object, send the arm home and open the gripper, and
+  once they are there spawn the episode's object (:class:`graspq.drivers.gazebo.
+  GazeboEpisodes`: the MuJoCo scene's draw for the seed) through the world's services;
 - ``~/judge_grasp`` (``enable_judge``): the scene's judge on the finger joints, the object's
   pose (``gazebo/dynamic_poses``) and the pad contacts (``gazebo/contacts/<pad>``) seen since
   the gripper began closing.
@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,8 +36,8 @@ from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from ros_gz_interfaces.msg import Contacts, Entity, WorldControl
-from ros_gz_interfaces.srv import ControlWorld, DeleteEntity, SpawnEntity
+from ros_gz_interfaces.msg import Contacts, Entity
+from ros_gz_interfaces.srv import DeleteEntity, SpawnEntity
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from tf2_msgs.msg import TFMessage
@@ -69,6 +68,8 @@ from graspq_interfaces.srv import JudgeGrasp, ResetEpisode
 from graspq_mujoco.conversions import trajectory_points
 
 NODE_NAME = "gazebo_robot"
+HOME_TOLERANCE_RAD = 0.01  # the arm is home when every joint is this close (and the
+HOME_TOLERANCE_M = 0.002  # fingers this close to open)
 
 
 def _parameter(node: Node, name: str, default: Any, text: str) -> Any:
@@ -88,6 +89,8 @@ class GazeboRobot(Node):
                                   "(simulation and training only)")
         self.service_timeout_s = _parameter(self, "service_timeout_s", 10.0,
                                             "wait this long for a world service")
+        self.home_timeout_s = _parameter(self, "home_timeout_s", 20.0, "reset: wait this long "
+                                         "(wall time) for the arm to reach home")
         if not (math.isfinite(rate) and rate > 0):
             raise ValueError(f"parameter command_rate_hz must be positive, got {rate!r}")
         config = load_config(EnvConfig, env_path, ENV_NODE_NAME) if env_path else EnvConfig()
@@ -114,8 +117,6 @@ class GazeboRobot(Node):
                                      callback_group=group)
         self.create_subscription(TFMessage, OBJECT_POSE_ROS_TOPIC, self._on_poses, 10,
                                  callback_group=group)
-        self._control = self.create_client(ControlWorld, f"/world/{world}/control",
-                                           callback_group=group)
         self._remove = self.create_client(DeleteEntity, f"/world/{world}/remove",
                                           callback_group=group)
         self._create = self.create_client(SpawnEntity, f"/world/{world}/create",
@@ -159,6 +160,19 @@ class GazeboRobot(Node):
             if np.all(np.isfinite(position)):
                 with self._lock:
                     self._object_pose = (position, rotation)
+
+    def _measured_arm(self) -> np.ndarray | None:
+        with self._lock:
+            if not all(name in self._measured for name in ARM_JOINTS):
+                return None
+            return np.array([self._measured[name] for name in ARM_JOINTS])
+
+    def _at_home(self) -> bool:
+        arm = self._measured_arm()
+        fingers = self.finger_joints()
+        return (arm is not None and fingers is not None
+                and bool(np.all(np.abs(arm - self.home) < HOME_TOLERANCE_RAD))
+                and min(fingers) > FINGER_STROKE_M - HOME_TOLERANCE_M)
 
     def finger_joints(self) -> tuple[float, float] | None:
         """The measured finger joints (m), or None before Gazebo has reported them."""
@@ -234,9 +248,6 @@ class GazeboRobot(Node):
         except ValueError as exc:
             response.success, response.message = False, str(exc)
             return response
-        control = ControlWorld.Request()
-        control.world_control = WorldControl()
-        control.world_control.reset.model_only = True
         remove = DeleteEntity.Request()
         remove.entity = Entity(name=OBJECT_MODEL, type=Entity.MODEL)
         create = SpawnEntity.Request()
@@ -247,22 +258,23 @@ class GazeboRobot(Node):
          factory.pose.position.z) = spawn.position
         (factory.pose.orientation.w, factory.pose.orientation.x, factory.pose.orientation.y,
          factory.pose.orientation.z) = spawn.quaternion
-        steps: list[tuple[Callable[[], Any], str, bool]] = [
-            (lambda: self._call(self._control, control, "reset the models"), "reset", True),
-            # The first episode has no object to remove: a refusal there is expected.
-            (lambda: self._call(self._remove, remove, "remove the last object"), "remove",
-             False),
-            (lambda: self._call(self._create, create, "spawn the object"), "spawn", True),
-        ]
+        # The world is not reset: that would turn Gazebo's clock back to zero under every
+        # node on simulated time. The arm goes home under control, as a robot's does.
         with self._lock:
             self._follower.hold(self.home)
             self._finger_target = FINGER_STROKE_M
             self._object_pose = None
         try:
-            for call, step, required in steps:
-                answer = call()
-                if required and not answer.success:
-                    raise RuntimeError(f"the world refused to {step}")
+            # The first episode has no object to remove: a refusal there is expected.
+            self._call(self._remove, remove, "remove the last object")
+            deadline = time.monotonic() + self.home_timeout_s
+            while not self._at_home() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not self._at_home():
+                raise RuntimeError(f"the arm did not reach home in {self.home_timeout_s} s "
+                                   f"(measured {self._measured_arm()})")
+            if not self._call(self._create, create, "spawn the object").success:
+                raise RuntimeError("the world refused to spawn the object")
         except RuntimeError as exc:
             self.get_logger().error(f"reset_episode: {exc}")
             response.success, response.message = False, str(exc)
