@@ -9,8 +9,8 @@ FROM ros:jazzy-ros-base-noble
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
 
-# ros-jazzy-ros-gz brings Gazebo Harmonic (gz-harmonic, from packages.ros.org) and
-# ros_gz_bridge/ros_gz_sim; robot-state-publisher and control-msgs the servo launch;
+# ros-jazzy-ros-gz brings Gazebo Harmonic (as Jazzy's gz_*_vendor packages, gz-sim 8 and
+# sdformat 14, from packages.ros.org: no OSRF repository needed) and ros_gz_bridge/_sim; robot-state-publisher and control-msgs the servo launch;
 # rmw-cyclonedds-cpp the middleware the stack is tested with (config/cyclonedds.xml); the
 # EGL/Mesa libraries let MuJoCo render headless (software llvmpipe without a GPU);
 # liburdfdom-tools gives check_urdf; realsense2-camera the D435 overhead camera on the real
