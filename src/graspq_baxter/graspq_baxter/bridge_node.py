@@ -86,21 +86,23 @@ WRIST_FRAME = "right_hand_camera_optical_frame"
 CAMERA_MODES = ((1280, 800), (960, 600), (640, 400), (480, 300), (384, 240), (320, 200))
 """The hand camera's modes (baxter_interface camera.py)."""
 BAXTER_TOPICS = {
-    "joint_command": (f"{LIMB}/joint_command", JointCommand),
-    "joint_command_timeout": (f"{LIMB}/joint_command_timeout", Float64),
-    "speed_ratio": (f"{LIMB}/set_speed_ratio", Float64),
-    "enable": ("/robot/set_super_enable", Bool),
-    "gripper_command": (f"{GRIPPER}/command", EndEffectorCommand),
-    "joint_states": ("/robot/joint_states", JointState),
-    "robot_state": ("/robot/state", AssemblyState),
-    "gripper_state": (f"{GRIPPER}/state", EndEffectorState),
-    "gripper_properties": (f"{GRIPPER}/properties", EndEffectorProperties),
-    "hand_image": (f"/cameras/{HAND_CAMERA}/image", Image),
-    "hand_camera_info": (f"/cameras/{HAND_CAMERA}/camera_info", CameraInfo),
+    "joint_command": (f"{LIMB}/joint_command", JointCommand, "2to1"),
+    "joint_command_timeout": (f"{LIMB}/joint_command_timeout", Float64, "2to1"),
+    "speed_ratio": (f"{LIMB}/set_speed_ratio", Float64, "2to1"),
+    "enable": ("/robot/set_super_enable", Bool, "2to1"),
+    "gripper_command": (f"{GRIPPER}/command", EndEffectorCommand, "2to1"),
+    "joint_states": ("/robot/joint_states", JointState, "1to2"),
+    "robot_state": ("/robot/state", AssemblyState, "1to2"),
+    "gripper_state": (f"{GRIPPER}/state", EndEffectorState, "1to2"),
+    "gripper_properties": (f"{GRIPPER}/properties", EndEffectorProperties, "1to2"),
+    "hand_image": (f"/cameras/{HAND_CAMERA}/image", Image, "1to2"),
+    "hand_camera_info": (f"/cameras/{HAND_CAMERA}/camera_info", CameraInfo, "1to2"),
 }
-"""Baxter's topics the bridge uses: name -> (topic, ROS 2 type); ros1_bridge must carry
-each (config/baxter_ros1_bridge.yaml, checked by the tests)."""
+"""Baxter's topics the bridge uses: name -> (topic, ROS 2 type, ros1_bridge direction:
+``2to1`` the bridge publishes, ``1to2`` it subscribes). ros1_bridge must carry each
+(config/baxter_ros1_bridge.yaml, checked by the tests)."""
 BAXTER_SERVICES = {"open_camera": ("/cameras/open", OpenCamera)}
+"""Baxter's services the bridge calls (ROS 1 servers: ros1_bridge's ``services_1_to_2``)."""
 
 
 class Parameters:
@@ -193,7 +195,7 @@ class BaxterBridge(LifecycleNode):
         self._reset_state()
         self._watch = FollowWatch(FollowConfig(self._p("follow.tolerance_rad"),
                                                self._p("follow.timeout_s")))
-        topic = {name: t for name, (t, _) in BAXTER_TOPICS.items()}
+        topic = {name: t for name, (t, _, _) in BAXTER_TOPICS.items()}
         # To Baxter. JointCommand is a lifecycle publisher: dropped unless active.
         self._command_pub = self.create_lifecycle_publisher(
             JointCommand, topic["joint_command"], 10)
