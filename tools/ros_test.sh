@@ -37,7 +37,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 ros_python="$(head -1 "$(command -v ros2)" | sed 's/^#!//')"
 
 base=.ros_ws
-packages=(graspq_interfaces graspq_mujoco graspq_servo graspq_training graspq_bringup graspq_gazebo)
+packages=(graspq_interfaces graspq_mujoco graspq_servo graspq_training graspq_bringup graspq_gazebo graspq_baxter_msgs graspq_baxter)
 colcon --log-base "$base/log" build --build-base "$base/build" --install-base "$base/install" \
     --symlink-install --packages-up-to "${packages[@]}" --event-handlers console_cohesion- \
     --cmake-args "-DPython3_EXECUTABLE=$ros_python" -DBUILD_TESTING=OFF
