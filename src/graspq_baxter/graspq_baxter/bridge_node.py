@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import threading
 import time
 from typing import Any
@@ -45,6 +46,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64
 from trajectory_msgs.msg import JointTrajectory
@@ -145,6 +147,12 @@ class BaxterBridge(LifecycleNode):
                     from_value=low, to_value=high)]))
         for name, (default, text) in Parameters.INTS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=text))
+        self.declare_parameter("stamp_on_arrival", True, ParameterDescriptor(
+            description="stamp joint states and hand camera frames with this host's clock on "
+                        "arrival (Baxter stamps with its own clock, which the overhead "
+                        "camera's host may not share); false keeps Baxter's stamps",
+            read_only=True))
+        self._stamp_on_arrival = bool(self.get_parameter("stamp_on_arrival").value)
         self._lock = threading.RLock()
         self._sensor_group = ReentrantCallbackGroup()
         self._command_group = MutuallyExclusiveCallbackGroup()
@@ -368,8 +376,13 @@ class BaxterBridge(LifecycleNode):
             self.arm, self.arm_received_s = arm, self._now()
             gripper = self.gripper
         if gripper is not None:
-            self._joints_pub.publish(conversions.interface_joint_state(
-                arm, gripper.position_pct, msg))
+            out = conversions.interface_joint_state(arm, gripper.position_pct, msg)
+            self._restamp(out)
+            self._joints_pub.publish(out)
+
+    def _restamp(self, msg: Any) -> None:
+        if self._stamp_on_arrival:
+            msg.header.stamp = self.get_clock().now().to_msg()
 
     def _on_robot_state(self, msg: AssemblyState) -> None:
         with self._lock:
@@ -384,13 +397,16 @@ class BaxterBridge(LifecycleNode):
 
     def _on_image(self, msg: Image) -> None:
         try:
-            self._wrist_pub.publish(conversions.rgb_image(msg, WRIST_FRAME))
+            image = conversions.rgb_image(msg, WRIST_FRAME)
+            self._restamp(image)
+            self._wrist_pub.publish(image)
         except ValueError as exc:
             self.get_logger().warning(f"hand camera frame dropped: {exc}",
                                       throttle_duration_sec=5.0)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         msg.header.frame_id = WRIST_FRAME
+        self._restamp(msg)
         self._wrist_info_pub.publish(msg)
 
     # ------------------------------------------------------------------ faults and commands
@@ -530,8 +546,17 @@ class BaxterBridge(LifecycleNode):
         self._diagnostics.publish(msg)
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
+    # rclpy's own SIGINT handler would shut the context down before the robot is disabled:
+    # Ctrl-C and SIGTERM (ros2 launch's escalation) raise here instead, and the disable
+    # goes out on a live context.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     node = BaxterBridge()
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
@@ -541,6 +566,7 @@ def main(args: list[str] | None = None) -> None:
         pass
     finally:
         node._stop_commanding()  # disable the robot on the way out
-        time.sleep(0.1)
+        time.sleep(0.2)  # let the disable go out
+        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()

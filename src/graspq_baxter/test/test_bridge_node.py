@@ -4,15 +4,21 @@ with re-sent position commands, the gripper action), the lifecycle gate (an inac
 never sends a JointCommand) and the faults: each holds the arm, refuses motion and is named
 in /diagnostics."""
 
+import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
+from ament_index_python.packages import get_package_prefix
 from builtin_interfaces.msg import Duration
 from control_msgs.action import GripperCommand
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -276,3 +282,48 @@ def test_activation_fails_and_names_the_cause_when_the_gripper_does_not_calibrat
     time.sleep(0.3)
     assert fake.commands_received == 0
     assert not fake.enabled  # disabled again
+
+
+def test_stopping_the_bridge_process_disables_the_robot(ros):
+    """Ctrl-C on an active ``baxter_bridge`` process: the robot is disabled on the way out
+    and the process ends cleanly."""
+    executable = Path(get_package_prefix("graspq_baxter")) / "lib" / "graspq_baxter" / \
+        "baxter_bridge"
+    fake, user = FakeBaxter(), Node("shutdown_test_user")
+    executor = MultiThreadedExecutor(num_threads=3)
+    for node in (fake, user):
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    process = subprocess.Popen([str(executable)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        change = user.create_client(ChangeState, "/baxter_bridge/change_state")
+        state = user.create_client(GetState, "/baxter_bridge/get_state")
+        assert change.wait_for_service(30.0) and state.wait_for_service(30.0)
+
+        def reach(label, transition):
+            # A request sent just after discovery can go unanswered: ask again, by state.
+            for _ in range(5):
+                asked = state.call_async(GetState.Request())
+                if wait_for(asked.done, 3.0) and \
+                        asked.result().current_state.label == label:
+                    return True
+                change.call_async(ChangeState.Request(transition=Transition(id=transition)))
+                time.sleep(1.0)
+            return False
+
+        assert reach("inactive", Transition.TRANSITION_CONFIGURE)
+        assert reach("active", Transition.TRANSITION_ACTIVATE)
+        assert wait_for(lambda: fake.enabled and fake.commands_taken > 10, 5.0)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15.0) == 0, process.stdout.read()
+        assert wait_for(lambda: not fake.enabled, 2.0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        executor.shutdown()
+        thread.join(5.0)
+        for node in (fake, user):
+            node.destroy_node()
