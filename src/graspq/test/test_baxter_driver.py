@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from graspq.drivers.baxter import (
+    ARM_LIMITS_RAD,
     LATCHED,
     OPEN_GAP_M,
     STOP_SENDING,
@@ -13,6 +14,7 @@ from graspq.drivers.baxter import (
     FollowWatch,
     GripperState,
     RobotState,
+    check_arm_positions,
     gripper_faults,
     gripper_opening_m,
     gripper_position_pct,
@@ -87,3 +89,20 @@ def test_follow_watch_tolerates_lag_but_not_an_arm_that_stays_away():
     assert watch.update(goal, here, 2.0) is None
     assert watch.update(goal, np.full(7, np.nan), 2.1) is not None  # never silent on NaN
     assert Fault.NOT_FOLLOWING in LATCHED
+
+
+def test_arm_positions_outside_baxters_limits_are_refused_by_name():
+    from graspq.servo.runtime import ServoRuntime
+    from graspq.sim.settings import EnvConfig
+
+    home = ServoRuntime(EnvConfig()).home_joints()
+    check_arm_positions(home)  # the servo's home is reachable
+    check_arm_positions(ARM_LIMITS_RAD[:, 0])
+    too_far = home.copy()
+    too_far[3] = 2.7
+    with pytest.raises(ValueError, match=r"joint 3 \(e1\) at 2.7000 rad"):
+        check_arm_positions(too_far)
+    with pytest.raises(ValueError, match="finite"):
+        check_arm_positions(np.full(7, np.nan))
+    with pytest.raises(ValueError, match="7 finite"):
+        check_arm_positions(np.zeros(6))

@@ -60,6 +60,7 @@ from graspq.drivers.baxter import (
     FollowWatch,
     GripperState,
     RobotState,
+    check_arm_positions,
     gripper_faults,
     gripper_opening_m,
     joint_state_faults,
@@ -470,6 +471,8 @@ class BaxterBridge(LifecycleNode):
             return
         try:
             points = trajectory_points(msg, conversions.ARM_JOINTS)
+            for _, positions in points:
+                check_arm_positions(positions)
             with self._lock:
                 # Baxter's stamps are not on this clock: a trajectory starts on arrival.
                 self.follower.follow(points, now)
@@ -486,6 +489,10 @@ class BaxterBridge(LifecycleNode):
         return self._sequence
 
     def _on_gripper_goal(self, goal: Any) -> GoalResponse:
+        if not math.isfinite(goal.command.position):
+            self.get_logger().warning(f"gripper goal refused: position "
+                                      f"{goal.command.position!r}")
+            return GoalResponse.REJECT
         faults = self.current_faults(self._now())
         if not self.active or faults:
             self.get_logger().warning("gripper goal refused: " + (

@@ -207,8 +207,13 @@ def test_the_interface_follows_trajectories_and_serves_the_gripper_and_camera(ri
     bad = JointTrajectory(joint_names=ARM[:6],
                           points=[JointTrajectoryPoint(positions=[0.0] * 6)])
     user.trajectories.publish(bad)
+    beyond = fake.arm()
+    beyond[3] = 2.8  # e1 beyond Baxter's limit
+    user.move(beyond)
     _still(fake)
-    assert bridge.refused == 1
+    assert bridge.refused == 2
+    assert user.grip(float("nan")) is None  # a NaN gripper goal is refused, nothing moves
+    assert not bridge.faults
 
 
 def _fault_holds(fake, bridge, user, cause, sending):

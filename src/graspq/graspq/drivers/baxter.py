@@ -38,6 +38,26 @@ TRISTATE_FALSE, TRISTATE_TRUE, TRISTATE_UNKNOWN = 0, 1, 2
 """EndEffectorState's tri-state fields."""
 
 
+ARM_LIMITS_RAD = np.array([
+    (-1.70168, 1.70168), (-2.147, 1.047), (-3.05418, 3.05418), (-0.05, 2.618),
+    (-3.059, 3.059), (-1.5708, 2.094), (-3.059, 3.059)])
+"""Position limits (rad) of ``right_s0 .. right_w2`` (lower, upper), from
+RethinkRobotics/baxter_common ``baxter_description/urdf/baxter.urdf``."""
+
+
+def check_arm_positions(positions: np.ndarray) -> None:
+    """Raise ValueError naming the joint if ``positions`` (7,) (rad, ``right_s0 ..
+    right_w2``) is not finite or outside Baxter's limits."""
+    values = np.asarray(positions, dtype=float)
+    if values.shape != (7,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"arm positions must be 7 finite values, got {positions!r}")
+    for index, (value, (low, high)) in enumerate(zip(values, ARM_LIMITS_RAD, strict=True)):
+        if not low <= value <= high:
+            raise ValueError(f"joint {index} ({('s0', 's1', 'e0', 'e1', 'w0', 'w1', 'w2')[index]})"
+                             f" at {value:.4f} rad is outside Baxter's limits "
+                             f"[{low:g}, {high:g}]")
+
+
 def gripper_opening_m(position_pct: float) -> float:
     """Pad separation (m) for a gripper position (0 closed .. 100 open, clipped)."""
     share = min(max(float(position_pct), POSITION_CLOSED), POSITION_OPEN) / POSITION_OPEN
