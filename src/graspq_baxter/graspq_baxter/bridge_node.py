@@ -247,6 +247,12 @@ class BaxterBridge(LifecycleNode):
             self, GripperCommand, "gripper_controller/gripper_cmd",
             execute_callback=self._execute_gripper, goal_callback=self._on_gripper_goal,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT, callback_group=g)
+        # Made here and started on activate: a timer destroyed while the executor waits on
+        # it leaves an unretrieved "destruction was requested" error behind.
+        self._command_timer = self.create_timer(1.0 / self._p("command_rate_hz"),
+                                                self._on_command_tick,
+                                                callback_group=self._command_group)
+        self._command_timer.cancel()
         self._diagnostics_timer = self.create_timer(self._p("diagnostics_period_s"),
                                                     self._publish_diagnostics,
                                                     callback_group=g)
@@ -299,9 +305,7 @@ class BaxterBridge(LifecycleNode):
         with self._lock:
             self.follower = TrajectoryFollower(self.arm)
             self.active = True
-        self._command_timer = self.create_timer(1.0 / self._p("command_rate_hz"),
-                                                self._on_command_tick,
-                                                callback_group=self._command_group)
+        self._command_timer.reset()
 
     def _open_hand_camera(self) -> None:
         if not self._open_camera.wait_for_service(timeout_sec=3.0):
@@ -326,8 +330,7 @@ class BaxterBridge(LifecycleNode):
         with self._lock:
             self.active = False
         if self._command_timer is not None:
-            self.destroy_timer(self._command_timer)
-            self._command_timer = None
+            self._command_timer.cancel()
         if self._enable_pub is not None:
             self._enable_pub.publish(Bool(data=False))
 
@@ -353,9 +356,10 @@ class BaxterBridge(LifecycleNode):
         if self._action_server is not None:
             self._action_server.destroy()
             self._action_server = None
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
+        for timer in (self._diagnostics_timer, self._command_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._diagnostics_timer = self._command_timer = None
 
     # ------------------------------------------------------------------ from Baxter
     def _now(self) -> float:
