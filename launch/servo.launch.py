@@ -6,10 +6,14 @@
 
 ``backend`` picks the robot; the servo node is the same on each: ``mujoco`` (default) the
 MuJoCo robot node, ``gazebo`` launch/gazebo.launch.py (Gazebo Harmonic, or its stand-in
-with ``gazebo_fake:=true``). ``autostart:=true`` emits configure, then activate once
-configure has succeeded. Simulated robots run on simulated time (``/clock``), which every
-node then uses. Works from a checkout (paths relative to this file) and from an installed
-workspace (share/graspq_bringup).
+with ``gazebo_fake:=true``), ``baxter`` launch/baxter.launch.py (ros1_bridge and the Baxter
+driver bridge; ``baxter_fake:=true`` for fake_baxter) with launch/realsense.launch.py as
+the overhead camera (``realsense:=false`` to leave it out). ``robot:=false`` leaves the
+robot side to another launch or container. ``autostart:=true`` emits configure, then
+activate once configure has succeeded (on Baxter, the driver bridge's too). Simulated robots
+run on simulated time (``/clock``), which every node then uses; Baxter runs on wall time.
+Works from a checkout (paths relative to this file) and from an installed workspace
+(share/graspq_bringup).
 """
 
 import yaml
@@ -31,7 +35,7 @@ from lifecycle_msgs.msg import Transition
 
 from graspq_bringup import share as bringup_share
 
-BACKENDS = ("mujoco", "gazebo")
+BACKENDS = ("mujoco", "gazebo", "baxter")
 
 
 def share(relative: str) -> str:
@@ -45,35 +49,51 @@ def reward_parameters(env_config: str) -> dict:
     return {f"rewards.{key}": float(value) for key, value in rewards.items()}
 
 
+def _include(launch_file: str, arguments: dict) -> IncludeLaunchDescription:
+    return IncludeLaunchDescription(PythonLaunchDescriptionSource(share(launch_file)),
+                                    launch_arguments=arguments.items())
+
+
 def _robot(arg: dict) -> tuple[list, dict, bool]:
-    """The backend's robot: its launch actions, the servo parameters it needs, and whether
-    the nodes run on simulated time."""
+    """The backend's robot: its launch actions (none with ``robot:=false``: it runs
+    elsewhere), the servo parameters it needs, and whether the nodes run on simulated time."""
     sim_time = arg["use_sim_time"].lower() == "true"
+    here = arg["robot"].lower() == "true"
     if arg["backend"] == "mujoco":
-        return [Node(
+        robot = Node(
             package="graspq_mujoco", executable="robot_node", name="mujoco_robot",
             output="screen",
             parameters=[{"env_config": arg["env_config"], "servo_config": arg["servo_config"],
                          "depth_encoding": arg["depth_encoding"], "seed": int(arg["seed"]),
                          "real_time_factor": float(arg["real_time_factor"]),
-                         "publish_clock": True}])], \
-            {"judge_service": "/mujoco_robot/judge_grasp"}, sim_time
+                         "publish_clock": True}])
+        return [robot] if here else [], {"judge_service": "/mujoco_robot/judge_grasp"}, \
+            sim_time
     if arg["backend"] == "gazebo":
-        gazebo = IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(share("launch/gazebo.launch.py")),
-            launch_arguments={"env_config": arg["env_config"], "fake": arg["gazebo_fake"],
-                              "headless": arg["headless"]}.items())
+        gazebo = _include("launch/gazebo.launch.py", {
+            "env_config": arg["env_config"], "fake": arg["gazebo_fake"],
+            "headless": arg["headless"]})
         # ros_gz_bridge's publishers offer no deadline: the servo asks for none.
-        return [gazebo], {"judge_service": "/gazebo_robot/judge_grasp",
-                          "qos.deadline_periods": 0.0}, sim_time
+        return [gazebo] if here else [], {"judge_service": "/gazebo_robot/judge_grasp",
+                                          "qos.deadline_periods": 0.0}, sim_time
+    if arg["backend"] == "baxter":
+        actions = [_include("launch/baxter.launch.py", {
+            "fake": arg["baxter_fake"], "autostart": arg["autostart"]})] if here else []
+        if arg["realsense"].lower() == "true":
+            actions.append(_include("launch/realsense.launch.py", {}))
+        # A real robot: wall time, no judge (held = not fully closed after the lift), the
+        # cameras' own frames (RealSense 640x480, hand camera 320x200) cropped by the servo,
+        # publishers (ros1_bridge, realsense2_camera) that offer no deadline.
+        return actions, {"judge_service": "", "native_input": True,
+                         "qos.deadline_periods": 0.0}, False
     raise ValueError(f"backend:={arg['backend']}: one of {', '.join(BACKENDS)}")
 
 
 def _nodes(context, *args, **kwargs):
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
         "policy", "autostart", "env_config", "servo_config", "use_sim_time",
-        "real_time_factor", "depth_encoding", "log_dir", "seed", "backend", "gazebo_fake",
-        "headless")}
+        "real_time_factor", "depth_encoding", "log_dir", "seed", "backend", "robot",
+        "gazebo_fake", "headless", "baxter_fake", "realsense")}
     robot, servo_overrides, sim_time = _robot(arg)
     with open(share("urdf/graspq_baxter.urdf")) as handle:
         description = handle.read()
@@ -119,9 +139,17 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("seed", default_value="0"),
         DeclareLaunchArgument("backend", default_value="mujoco",
                               description="the robot: " + " | ".join(BACKENDS)),
+        DeclareLaunchArgument("robot", default_value="true",
+                              description="start the backend's robot side here (false: it "
+                              "runs elsewhere, e.g. the Baxter bridge's container)"),
         DeclareLaunchArgument("gazebo_fake", default_value="false",
                               description="backend gazebo: fake_gazebo instead of Gazebo"),
         DeclareLaunchArgument("headless", default_value="false",
                               description="backend gazebo: no Gazebo GUI"),
+        DeclareLaunchArgument("baxter_fake", default_value="false",
+                              description="backend baxter: fake_baxter instead of a Baxter"),
+        DeclareLaunchArgument("realsense", default_value="true",
+                              description="backend baxter: the RealSense D435 overhead "
+                              "(launch/realsense.launch.py)"),
         OpaqueFunction(function=_nodes),
     ])

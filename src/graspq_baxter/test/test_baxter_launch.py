@@ -77,3 +77,32 @@ def test_fake_and_autostart_bring_the_bridge_up_to_active(tmp_path):
         stop_launch(process)
     log = (tmp_path / "launch.log").read_text()
     assert "active: the arm follows" in log, log
+
+
+def test_the_servo_launch_on_the_baxter_backend_brings_bridge_and_servo_up(trained_policy,
+                                                                          tmp_path):
+    """Only the launch argument changes: ``servo.launch.py backend:=baxter`` (fake_baxter
+    here, no RealSense on these machines) brings the driver bridge and the servo node to
+    active, the servo with the settings a real robot needs."""
+    policy, env_file = trained_policy
+    log = tmp_path / "servo.log"
+    process = start_launch([str(WORKSPACE / "launch" / "servo.launch.py"),
+                            f"policy:={policy}", f"env_config:={env_file}",
+                            "backend:=baxter", "baxter_fake:=true", "realsense:=false",
+                            "autostart:=true", f"log_dir:={tmp_path / 'episodes'}"], log)
+    try:
+        for node in ("/baxter_bridge", "/graspq_servo"):
+            assert wait_for(lambda n=node: _ros2("lifecycle", "get", n).startswith("active"),
+                            90.0, period_s=1.0), log.read_text()
+        for name, value in (("native_input", "True"), ("qos.deadline_periods", "0.0"),
+                            ("use_sim_time", "False")):
+            out = _ros2("param", "get", "/graspq_servo", name)
+            assert value in out, (name, out)
+    finally:
+        stop_launch(process)
+
+
+def _ros2(*args):
+    result = subprocess.run(["ros2", *args], capture_output=True, text=True, timeout=60,
+                            check=False)
+    return result.stdout + result.stderr
