@@ -32,6 +32,13 @@ def _node(context, *args, **kwargs):
     arg = {name: LaunchConfiguration(name).perform(context) for name in (
         "config", "env_config", "servo_config", "learner", "views", "episodes", "seed",
         "out", "resume", "backend", "real_time_factor", "gazebo_fake", "headless")}
+    if arg["backend"] == "baxter":
+        # Training needs episodes that restart by themselves (an object placed, the scene
+        # reset): a simulator's reset_episode. A Baxter has none, and learning from scratch
+        # on the arm moves it at random. The paper trains in simulation and runs there.
+        raise ValueError("backend:=baxter trains on no real robot: train with backend:=mujoco, "
+                         "ros or gazebo, then run the policy on Baxter with "
+                         "servo.launch.py backend:=baxter")
     if arg["backend"] not in ("mujoco", "ros", "gazebo"):
         raise ValueError(f"backend:={arg['backend']}: one of mujoco, ros, gazebo")
     robot, through_ros = [], {}

@@ -144,3 +144,14 @@ def test_backend_gazebo_trains_through_the_gazebo_driver(ros, tmp_path):
     assert (out / "policy.onnx").stat().st_size > 0
     text = text_path.read_text()
     assert "fake_gazebo" in text and "gazebo_robot" in text
+
+
+def test_backend_baxter_refuses_to_train_on_the_real_robot_and_says_what_to_do(tmp_path):
+    result = subprocess.run(["ros2", "launch", str(LAUNCH), "backend:=baxter",
+                             f"out:={tmp_path / 'run'}"], capture_output=True, text=True,
+                            timeout=120, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "backend:=baxter trains on no real robot" in out, out
+    assert "servo.launch.py backend:=baxter" in out
+    assert not (tmp_path / "run").exists()
