@@ -18,6 +18,7 @@ from gymnasium.utils import seeding
 from graspq.rewards import Outcome
 from graspq.sim.gazebo_world import OBJECT_MODEL, object_sdf, object_spawn_height
 from graspq.sim.grasp_motion import judge_grasp
+from graspq.sim.kinematics import quat_matrix
 from graspq.sim.objects import ObjectSpec, draw_object, lowest_point
 from graspq.sim.scene import FINGER_GEOMS, gripper_opening
 from graspq.sim.settings import EnvConfig
@@ -39,10 +40,7 @@ def quaternion_matrix(w: float, x: float, y: float, z: float) -> np.ndarray:
     norm = np.linalg.norm(q)
     if not (math.isfinite(norm) and norm > 0):
         raise ValueError(f"not a rotation quaternion: {(w, x, y, z)}")
-    w, x, y, z = q / norm
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return quat_matrix(q / norm)
 
 
 class GazeboEpisodes:

@@ -25,21 +25,27 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import quoteattr
 
-import mujoco
 import numpy as np
 import yaml
 
-from graspq.sim.objects import ObjectSpec
+from graspq.sim.cameras import MUJOCO_TO_OPTICAL, fixed_camera_optical_pose
+from graspq.sim.kinematics import quat_matrix
+from graspq.sim.objects import ObjectSpec, object_inertia
 from graspq.sim.scene import (
     ARM_JOINTS,
     FINGER_GEOMS,
     FINGER_JOINTS,
     FINGER_STROKE_M,
-    Scene,
     build_scene,
 )
 from graspq.sim.settings import EnvConfig
-from graspq.sim.urdf import OVERHEAD_OPTICAL_FRAME, ROBOT_NAME, WRIST_OPTICAL_FRAME, robot_urdf
+from graspq.sim.urdf import (
+    OVERHEAD_OPTICAL_FRAME,
+    ROBOT_NAME,
+    WRIST_OPTICAL_FRAME,
+    robot_urdf,
+    rpy,
+)
 
 WORLD_NAME = "graspq"
 OBJECT_MODEL = "graspq_object"
@@ -81,30 +87,9 @@ def contact_ros_topic(pad: str) -> str:
 OBJECT_POSE_ROS_TOPIC = "gazebo/dynamic_poses"
 
 
-def _rpy(rotation: np.ndarray) -> tuple[float, float, float]:
-    """Roll, pitch, yaw (fixed axes x, y, z: SDF's and URDF's) of a rotation matrix."""
-    r = np.asarray(rotation, dtype=float)
-    pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
-    if abs(math.cos(pitch)) > 1e-9:
-        return math.atan2(r[2, 1], r[2, 2]), pitch, math.atan2(r[1, 0], r[0, 0])
-    return 0.0, pitch, math.atan2(-r[0, 1], r[1, 1])
-
-
 def pose_text(position: np.ndarray, rotation: np.ndarray) -> str:
     """``x y z roll pitch yaw`` of an SDF ``<pose>``."""
-    return " ".join(f"{v:.9g}" for v in (*position, *_rpy(rotation)))
-
-
-def _matrix(quat: np.ndarray) -> np.ndarray:
-    matrix = np.empty(9)
-    mujoco.mju_quat2Mat(matrix, np.asarray(quat, dtype=float))
-    return matrix.reshape(3, 3)
-
-
-def _fixed_camera_world_pose(scene: Scene, camera: int) -> tuple[np.ndarray, np.ndarray]:
-    data = mujoco.MjData(scene.model)
-    mujoco.mj_forward(scene.model, data)
-    return data.cam_xpos[camera].copy(), data.cam_xmat[camera].reshape(3, 3).copy()
+    return " ".join(f"{v:.9g}" for v in (*position, *rpy(rotation)))
 
 
 def _image_block(size: int, fovy_deg: float, frame: str) -> list[str]:
@@ -127,8 +112,10 @@ def world_sdf(config: EnvConfig | None = None, rate_hz: float = 30.0) -> str:
     table_size = 2 * model.geom_size[table]
     table_pose = pose_text(model.body_pos[table_body] + model.geom_pos[table], np.eye(3))
     floor_z = float(model.geom_pos[model.geom("floor").id][2])
-    camera_position, camera_rotation = _fixed_camera_world_pose(scene, scene.overhead_camera)
-    camera_pose = pose_text(camera_position, camera_rotation @ MUJOCO_TO_GAZEBO_CAMERA)
+    camera_position, optical = fixed_camera_optical_pose(model, scene.overhead_camera)
+    # MUJOCO_TO_OPTICAL is its own inverse: back to MuJoCo's camera axes, then Gazebo's.
+    camera_pose = pose_text(camera_position,
+                            optical @ MUJOCO_TO_OPTICAL @ MUJOCO_TO_GAZEBO_CAMERA)
     spawn = 2 * config.scene.spawn_half_xy_m
     cx, cy = config.scene.workspace_center_xy_m
     top = config.scene.table_top_z_m
@@ -253,7 +240,7 @@ def gazebo_extensions(config: EnvConfig, home_joints: np.ndarray,
     wrist = scene.wrist_camera
     wrist_link = model.body(int(model.cam_bodyid[wrist])).name
     wrist_pose = pose_text(model.cam_pos[wrist],
-                           _matrix(model.cam_quat[wrist]) @ MUJOCO_TO_GAZEBO_CAMERA)
+                           quat_matrix(model.cam_quat[wrist]) @ MUJOCO_TO_GAZEBO_CAMERA)
     lines += [f"  <gazebo reference={quoteattr(wrist_link)}>",
               '    <sensor name="wrist_camera" type="camera">',
               f"      <pose>{wrist_pose}</pose>",
@@ -339,25 +326,6 @@ def bridge_yaml() -> str:
     return header + yaml.safe_dump(bridge_entries(), sort_keys=False)
 
 
-def bridge_services() -> list[str]:
-    """parameter_bridge arguments for the world's services the Gazebo driver calls."""
-    world = f"/world/{WORLD_NAME}"
-    return [f"{world}/create@ros_gz_interfaces/srv/SpawnEntity",
-            f"{world}/remove@ros_gz_interfaces/srv/DeleteEntity",
-            f"{world}/set_pose@ros_gz_interfaces/srv/SetEntityPose",
-            f"{world}/control@ros_gz_interfaces/srv/ControlWorld"]
-
-
-def _inertia(spec: ObjectSpec) -> tuple[float, float, float]:
-    m, (a, b, c) = spec.mass_kg, spec.half_size
-    if spec.kind == "cube":
-        return (m / 3 * (b * b + c * c), m / 3 * (a * a + c * c), m / 3 * (a * a + b * b))
-    if spec.kind == "sphere":
-        return (0.4 * m * a * a,) * 3
-    side = m / 12 * (3 * a * a + 4 * c * c)
-    return side, side, 0.5 * m * a * a
-
-
 def object_geometry(spec: ObjectSpec) -> str:
     a, b, c = spec.half_size
     if spec.kind == "cube":
@@ -372,7 +340,7 @@ def object_geometry(spec: ObjectSpec) -> str:
 def object_sdf(spec: ObjectSpec) -> str:
     """An episode's object as an SDF model, spawned at its pose by the Gazebo driver (its
     pose comes back on the world's dynamic poses, for the judge)."""
-    ixx, iyy, izz = _inertia(spec)
+    ixx, iyy, izz = object_inertia(spec)
     rgba = " ".join(f"{v:.4g}" for v in spec.rgba)
     mu = f"{spec.friction:.6g}"
     return "\n".join([

@@ -39,7 +39,8 @@ class ArmChain:
     tip_rotation: np.ndarray  # (3, 3)
 
 
-def _quat_matrix(quat: np.ndarray) -> np.ndarray:
+def quat_matrix(quat: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) of a MuJoCo quaternion (w, x, y, z)."""
     matrix = np.empty(9)
     mujoco.mju_quat2Mat(matrix, np.asarray(quat, dtype=float))
     return matrix.reshape(3, 3)
@@ -60,7 +61,7 @@ def arm_chain(model: mujoco.MjModel) -> ArmChain:
     rotation, position = np.eye(3), np.zeros(3)  # fixed transform since the last arm joint
     for body in bodies:
         position = position + rotation @ model.body_pos[body]
-        rotation = rotation @ _quat_matrix(model.body_quat[body])
+        rotation = rotation @ quat_matrix(model.body_quat[body])
         joints = range(model.body_jntadr[body], model.body_jntadr[body] + model.body_jntnum[body])
         for joint in joints:
             expected = arm_joints[len(axes)] if len(axes) < len(arm_joints) else None
@@ -79,7 +80,7 @@ def arm_chain(model: mujoco.MjModel) -> ArmChain:
         raise ValueError(f"fingertip chain: found {len(axes)} arm joints above the "
                          f"{TCP_SITE!r} site, expected {len(ARM_JOINTS)}")
     position = position + rotation @ model.site_pos[site]
-    rotation = rotation @ _quat_matrix(model.site_quat[site])
+    rotation = rotation @ quat_matrix(model.site_quat[site])
     return ArmChain(np.array(offsets), np.array(rotations), np.array(axes), np.array(zeros),
                     position, rotation)
 

@@ -66,7 +66,8 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
                       tuple(float(c) for c in rgba), *pose)
 
 
-def _inertia(spec: ObjectSpec) -> np.ndarray:
+def object_inertia(spec: ObjectSpec) -> np.ndarray:
+    """Principal moments of inertia (3,) kg m^2 of a solid object about its centre."""
     m, (a, b, c) = spec.mass_kg, spec.half_size
     if spec.kind == "cube":
         return m / 3.0 * np.array([b * b + c * c, a * a + c * c, a * a + b * b])
@@ -107,7 +108,7 @@ def shape_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
     model.geom_rgba[geom] = spec.rgba
     model.geom_friction[geom, 0] = spec.friction
     model.body_mass[handle.body_id] = spec.mass_kg
-    model.body_inertia[handle.body_id] = _inertia(spec)
+    model.body_inertia[handle.body_id] = object_inertia(spec)
     mujoco.mj_setConst(model, data)
 
 

@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from graspq.sim.cameras import MUJOCO_TO_OPTICAL, fixed_camera_optical_pose
+from graspq.sim.kinematics import quat_matrix
 from graspq.sim.scene import OVERHEAD_CAMERA, TCP_SITE, WRIST_CAMERA, build_scene
 from graspq.sim.settings import EnvConfig
 
@@ -29,8 +30,8 @@ TIP_LINK = "right_gripper_tip"
 _ROOT_BODY = "torso"
 
 
-def _rpy(rotation: np.ndarray) -> tuple[float, float, float]:
-    """URDF roll-pitch-yaw (fixed axes x, y, z) of a rotation matrix."""
+def rpy(rotation: np.ndarray) -> tuple[float, float, float]:
+    """Roll-pitch-yaw (fixed axes x, y, z: URDF's and SDF's) of a rotation matrix."""
     r = np.asarray(rotation, dtype=float)
     pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
     if abs(math.cos(pitch)) > 1e-9:
@@ -42,16 +43,10 @@ def _rpy(rotation: np.ndarray) -> tuple[float, float, float]:
     return roll, pitch, yaw
 
 
-def _matrix(quat: np.ndarray) -> np.ndarray:
-    matrix = np.empty(9)
-    mujoco.mju_quat2Mat(matrix, np.asarray(quat, dtype=float))
-    return matrix.reshape(3, 3)
-
-
 def _origin(position: np.ndarray, rotation: np.ndarray) -> str:
     xyz = " ".join(f"{v:.9g}" for v in position)
-    rpy = " ".join(f"{v:.9g}" for v in _rpy(rotation))
-    return f'<origin xyz="{xyz}" rpy="{rpy}"/>'
+    angles = " ".join(f"{v:.9g}" for v in rpy(rotation))
+    return f'<origin xyz="{xyz}" rpy="{angles}"/>'
 
 
 def _geometry(model: mujoco.MjModel, geom: int) -> str | None:
@@ -76,7 +71,7 @@ def _inertial(model: mujoco.MjModel, body: int) -> list[str]:
     mass = float(model.body_mass[body])
     inertia = model.body_inertia[body] if mass > 0 else np.full(3, _TOKEN_INERTIA)
     return ["    <inertial>",
-            f"      {_origin(model.body_ipos[body], _matrix(model.body_iquat[body]))}",
+            f"      {_origin(model.body_ipos[body], quat_matrix(model.body_iquat[body]))}",
             f'      <mass value="{mass if mass > 0 else _TOKEN_MASS_KG:.9g}"/>',
             f'      <inertia ixx="{inertia[0]:.9g}" ixy="0" ixz="0" iyy="{inertia[1]:.9g}" '
             f'iyz="0" izz="{inertia[2]:.9g}"/>', "    </inertial>"]
@@ -91,7 +86,7 @@ def _collisions(model: mujoco.MjModel, body: int) -> list[str]:
             continue
         name = model.geom(geom).name or f"{model.body(body).name}_{geom}"
         lines += [f"    <collision name={quoteattr(name)}>",
-                  f"      {_origin(model.geom_pos[geom], _matrix(model.geom_quat[geom]))}",
+                  f"      {_origin(model.geom_pos[geom], quat_matrix(model.geom_quat[geom]))}",
                   f"      <geometry>{shape}</geometry>", "    </collision>"]
     return lines
 
@@ -110,7 +105,7 @@ def _link(model: mujoco.MjModel, body: int | None, name: str,
                 continue
             rgba = " ".join(f"{v:.3g}" for v in model.geom_rgba[geom])
             lines += ["    <visual>",
-                      f"      {_origin(model.geom_pos[geom], _matrix(model.geom_quat[geom]))}",
+                      f"      {_origin(model.geom_pos[geom], quat_matrix(model.geom_quat[geom]))}",
                       f"      <geometry>{shape}</geometry>",
                       f'      <material name="{name}_{geom}"><color rgba="{rgba}"/></material>',
                       "    </visual>"]
@@ -151,7 +146,7 @@ def robot_urdf(config: EnvConfig | None = None, physical: bool = False,
         parent = int(model.body_parentid[body])
         parent_name = BASE_LINK if parent == 0 else model.body(parent).name
         lines += _link(model, body, name, physical)
-        position, rotation = model.body_pos[body], _matrix(model.body_quat[body])
+        position, rotation = model.body_pos[body], quat_matrix(model.body_quat[body])
         joints = range(model.body_jntadr[body], model.body_jntadr[body] + model.body_jntnum[body])
         if not joints:
             lines += _fixed(f"{parent_name}_to_{name}", parent_name, name, position, rotation)
@@ -177,12 +172,12 @@ def robot_urdf(config: EnvConfig | None = None, physical: bool = False,
     tip_parent = model.body(int(model.site_bodyid[site])).name
     lines += _link(model, None, TIP_LINK)
     lines += _fixed(f"{tip_parent}_to_tip", tip_parent, TIP_LINK, model.site_pos[site],
-                    _matrix(model.site_quat[site]))
+                    quat_matrix(model.site_quat[site]))
     wrist = model.camera(WRIST_CAMERA).id
     wrist_parent = model.body(int(model.cam_bodyid[wrist])).name
     lines += _link(model, None, WRIST_OPTICAL_FRAME)
     lines += _fixed(f"{wrist_parent}_to_wrist_camera", wrist_parent, WRIST_OPTICAL_FRAME,
-                    model.cam_pos[wrist], _matrix(model.cam_quat[wrist]) @ MUJOCO_TO_OPTICAL)
+                    model.cam_pos[wrist], quat_matrix(model.cam_quat[wrist]) @ MUJOCO_TO_OPTICAL)
     overhead = model.camera(OVERHEAD_CAMERA).id
     lines += _link(model, None, OVERHEAD_OPTICAL_FRAME)
     lines += _fixed("base_to_overhead_camera", BASE_LINK, OVERHEAD_OPTICAL_FRAME,
