@@ -27,18 +27,13 @@ from ament_index_python.packages import PackageNotFoundError, get_package_share_
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
-    EmitEvent,
     ExecuteProcess,
     OpaqueFunction,
-    RegisterEventHandler,
 )
-from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
+from graspq_bringup import autostart
 from graspq_bringup import share as bringup_share
 
 ARGUMENTS = ("ros1_bridge", "bridge_config", "fake", "autostart", "bridge_parameters")
@@ -79,15 +74,7 @@ def _nodes(context, *args, **kwargs):
         parameters=[arg["bridge_parameters"]] if arg["bridge_parameters"] else [])
     actions.append(bridge)
     if arg["autostart"].lower() == "true":
-        actions += [
-            RegisterEventHandler(OnStateTransition(
-                target_lifecycle_node=bridge, start_state="configuring", goal_state="inactive",
-                entities=[EmitEvent(event=ChangeState(
-                    lifecycle_node_matcher=matches_action(bridge),
-                    transition_id=Transition.TRANSITION_ACTIVATE))])),
-            EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(bridge),
-                                        transition_id=Transition.TRANSITION_CONFIGURE)),
-        ]
+        actions += autostart(bridge)
     return actions
 
 

@@ -20,19 +20,14 @@ import yaml
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
-    EmitEvent,
     IncludeLaunchDescription,
     OpaqueFunction,
-    RegisterEventHandler,
 )
-from launch.events import matches_action
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
+from graspq_bringup import autostart
 from graspq_bringup import share as bringup_share
 
 BACKENDS = ("mujoco", "gazebo", "baxter")
@@ -110,15 +105,7 @@ def _nodes(context, *args, **kwargs):
             **reward_parameters(arg["env_config"]), **servo_overrides}])
     actions = [*robot, state_publisher, servo]
     if arg["autostart"].lower() == "true":
-        actions += [
-            RegisterEventHandler(OnStateTransition(
-                target_lifecycle_node=servo, start_state="configuring", goal_state="inactive",
-                entities=[EmitEvent(event=ChangeState(
-                    lifecycle_node_matcher=matches_action(servo),
-                    transition_id=Transition.TRANSITION_ACTIVATE))])),
-            EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(servo),
-                                        transition_id=Transition.TRANSITION_CONFIGURE)),
-        ]
+        actions += autostart(servo)
     return actions
 
 
