@@ -41,7 +41,6 @@ from std_msgs.msg import Float64
 from tf2_msgs.msg import TFMessage
 
 from graspq.config import load_config
-from graspq.drivers.gazebo import quaternion_matrix
 from graspq.sim.gazebo_world import (
     ARM_SPEED_RAD_S,
     FINGER_SPEED_M_S,
@@ -266,12 +265,6 @@ class FakeGazebo(Node):
             image.header.stamp = info.header.stamp = stamp
             image_publisher.publish(image)
             info_publisher.publish(info)
-
-    def object_pose(self) -> tuple[np.ndarray, np.ndarray] | None:
-        with self._lock:
-            if self.object is None:
-                return None
-            return self.object["position"].copy(), quaternion_matrix(*self.object["quaternion"])
 
 
 def main(args: list[str] | None = None) -> None:
