@@ -62,10 +62,12 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
         torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    straight = _train(tmp_path / "straight")
-    _train(tmp_path / "split", stop_after=2)
-    resumed = _train(tmp_path / "split", resume=True)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision):
+    config = dataclasses.replace(TINY, precision=precision)
+    straight = _train(tmp_path / "straight", config)
+    _train(tmp_path / "split", config, stop_after=2)
+    resumed = _train(tmp_path / "split", config, resume=True)
     assert resumed.episode == straight.episode == 4
     assert resumed.env_steps == straight.env_steps
     assert resumed.agent.updates == straight.agent.updates > 0
@@ -262,7 +264,8 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     payload = torch.load(path, weights_only=True)
     for key in ("demo_epsilon", "demo_noise_per_episode", "demo_unturned_branches",
                 "demo_workers", "expert_labels", "expert_turn_ties", "margin_balance",
-                "pose_loss_weight", "pose_yaw_weight", "revisit_window", "turn_margin_weight"):
+                "pose_loss_weight", "pose_yaw_weight", "precision", "revisit_window",
+                "turn_margin_weight"):
         del payload["training_config"][key]
     del payload["training_config"]["network"]["batchnorm_momentum"]
     del payload["training_config"]["network"]["fingertip_features"]
@@ -278,7 +281,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     assert agent.online.config == training.network.gqn(TINY_ENV.camera.image_size, "multi")
     assert training.demo_unturned_branches is False and training.expert_turn_ties is False
     assert training.demo_noise_per_episode is False and training.demo_workers == 1
-    assert training.turn_margin_weight == 1.0
+    assert training.turn_margin_weight == 1.0 and training.precision == "fp32"
     assert (training.demo_epsilon, training.expert_labels, training.margin_balance,
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)

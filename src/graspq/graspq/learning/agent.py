@@ -16,6 +16,7 @@ import torch
 from graspq.actions import TURNS, epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
+from graspq.learning.precision import autocast, resolve_precision
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
 from graspq.learning.settings import TrainingConfig
 from graspq.learning.targets import (
@@ -51,6 +52,7 @@ class QAgent:
         self.config = config
         self.memory_format = memory_format
         self.learner = Learner(config.learner)
+        self.precision = resolve_precision(config.precision)  # of updates; acting is fp32
         self.depth_bounds = (depth_near_m, depth_far_m)
         if config.pose_loss_weight > 0:
             network = dataclasses.replace(network, pose_outputs=POSE_TARGETS)
@@ -123,11 +125,13 @@ class QAgent:
             batch = concat_batches(batch, demos) if batch is not None else demos
         with torch.no_grad():
             next_inputs = self._inputs(batch.next_obs, augment=True)
-            next_q_target = self.target(*next_inputs) if self.target is not None else None
-            next_q_online = None
-            if self.learner in (Learner.QLEARNING, Learner.DDQN):
-                net.eval()  # BatchNorm running statistics; next states do not update them
-                next_q_online = net(*next_inputs)
+            next_q_target = next_q_online = None
+            with autocast(self.precision):
+                if self.target is not None:
+                    next_q_target = self.target(*next_inputs).float()
+                if self.learner in (Learner.QLEARNING, Learner.DDQN):
+                    net.eval()  # BatchNorm running statistics; next states do not update them
+                    next_q_online = net(*next_inputs).float()
             gamma = torch.as_tensor(cfg.gamma ** batch.steps, dtype=torch.float32)
             targets = td_targets(self.learner, torch.as_tensor(batch.rewards),
                                  torch.as_tensor(batch.terminated), next_q_online,
@@ -135,12 +139,16 @@ class QAgent:
         net.train()
         inputs = self._inputs(batch.obs, augment=True)
         pose = None
-        if cfg.pose_loss_weight > 0:
-            q, predicted_pose = net.forward_with_pose(*inputs)
-            pose = pose_loss(predicted_pose, torch.as_tensor(batch.pose_targets),
+        # Losses, targets and comparisons are formed in float32, outside the autocast region.
+        with autocast(self.precision):
+            if cfg.pose_loss_weight > 0:
+                q, predicted_pose = net.forward_with_pose(*inputs)
+            else:
+                q, predicted_pose = net(*inputs), None
+        q = q.float()
+        if predicted_pose is not None:
+            pose = pose_loss(predicted_pose.float(), torch.as_tensor(batch.pose_targets),
                              cfg.pose_yaw_weight)
-        else:
-            q = net(*inputs)
         actions = torch.as_tensor(batch.actions)
         loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
         parts = {"td": loss}

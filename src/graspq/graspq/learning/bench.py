@@ -3,7 +3,8 @@ training; ``graspq bench demos``: demonstration episodes per second in one and s
 processes.
 
 Baselines, measured in the same run: for updates, the same update with the images in the
-default (NCHW-contiguous) memory format instead of channels_last; for demonstrations, the
+default (NCHW-contiguous) memory format instead of channels_last, and float32 against bf16
+mixed precision; for demonstrations, the
 same episodes recorded in one process.
 """
 
@@ -20,6 +21,7 @@ import torch
 
 from graspq.learning.agent import QAgent
 from graspq.learning.demo_workers import record_demonstrations
+from graspq.learning.precision import native_bf16_features, resolve_precision
 from graspq.learning.replay import ReplayBuffer
 from graspq.learning.settings import TrainingConfig
 from graspq.learning.trainer import Trainer, demo_buffer, demo_plan, demo_style
@@ -62,17 +64,26 @@ def _updates_per_s(training: TrainingConfig, env_config: EnvConfig, replay: Repl
 
 def bench_train(training: TrainingConfig, env_config: EnvConfig,
                 seconds: float) -> dict[str, Any]:
-    """Measure updates/s (channels_last and NCHW) and env steps/s of the real training loop."""
+    """Measure updates/s (fp32 and bf16, channels_last; NCHW at the configured precision)
+    and env steps/s of the real training loop (at the configured precision)."""
     torch.set_num_threads(training.torch_threads)
     env = BaxterGraspEnv(env_config)
     try:
         replay = _filled_replay(env, training, 300, np.random.default_rng(0))
     finally:
         env.close()
-    updates_per_s = _updates_per_s(training, env_config, replay, seconds / 3,
-                                   torch.channels_last)
-    baseline = _updates_per_s(training, env_config, replay, seconds / 3,
-                              torch.contiguous_format)
+    # fp32 and bf16 interleaved, so a change in the machine's pace hits both alike.
+    rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(2):
+        for precision, measured in rates.items():
+            measured.append(_updates_per_s(dataclasses.replace(training, precision=precision),
+                                           env_config, replay, seconds / 12,
+                                           torch.channels_last))
+    fp32, bf16 = (float(np.mean(measured)) for measured in rates.values())
+    used = resolve_precision(training.precision)
+    updates_per_s = bf16 if used == "bf16" else fp32
+    baseline = _updates_per_s(dataclasses.replace(training, precision=used), env_config,
+                              replay, seconds / 6, torch.contiguous_format)
     # The real loop: epsilon-greedy acting, replay, one update per `update_every` steps.
     loop_config = dataclasses.replace(training, learning_starts=training.batch_size,
                                       episodes=10**6, eval_every=10**6,
@@ -93,6 +104,11 @@ def bench_train(training: TrainingConfig, env_config: EnvConfig,
         "baseline_nchw_updates_per_s": baseline,
         "channels_last_speedup": updates_per_s / baseline,
         "env_steps_per_s_while_training": steps / elapsed,
+        "precision": used,
+        "native_bf16": native_bf16_features(),
+        "fp32_updates_per_s": fp32,
+        "bf16_updates_per_s": bf16,
+        "bf16_speedup": bf16 / fp32,
         "learner": training.learner,
         "views": training.views,
         "batch_size": training.batch_size,

@@ -31,8 +31,8 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 # Training keys added after the first checkpoints were written, with the value that reproduces
 # how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
 # options were off; one generator drove every demonstration's noise, in one process; the first
-# fingertip-feature runs used 0.1 m units). Loading fills them in, so older runs still
-# evaluate, export and resume.
+# fingertip-feature runs used 0.1 m units; updates ran in float32). Loading fills them in, so
+# older runs still evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "demo_epsilon": 0.0,
                                           "demo_noise_per_episode": False,
@@ -46,6 +46,7 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "network.spatial_keypoints": False,
                                           "pose_loss_weight": 0.0,
                                           "pose_yaw_weight": 1.0,
+                                          "precision": "fp32",
                                           "revisit_window": 0,
                                           "turn_margin_weight": 1.0}
 

@@ -6,6 +6,7 @@ import dataclasses
 
 from graspq.config import ConfigError, param, section
 from graspq.learning.model import GQNConfig
+from graspq.learning.precision import PRECISIONS
 
 TRAINING_NODE_NAME = "graspq_training"
 LEARNERS = ("qlearning", "dqn", "ddqn")
@@ -151,6 +152,11 @@ class TrainingConfig:
                                 "exploration is unchanged", ge=0)
     checkpoint_every: int = param(50, "episodes between checkpoints", ge=1)
     torch_threads: int = param(2, "CPU threads for torch", ge=1, le=64)
+    precision: str = param("auto", "arithmetic of the learner's updates: bf16 (bfloat16 "
+                           "mixed precision: layers in bf16; weights, Adam state, targets and "
+                           "losses in float32), fp32, or auto (bf16 where the CPU runs it "
+                           "natively, AMX or AVX512-BF16; fp32 elsewhere). Acting is float32 "
+                           "(see graspq/learning/precision.py)", choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         if self.learning_starts < self.batch_size:

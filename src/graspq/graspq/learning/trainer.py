@@ -47,6 +47,7 @@ from graspq.learning.demonstrations import (
     record_oracle_episodes,
 )
 from graspq.learning.pose import NO_POSE
+from graspq.learning.precision import describe_precision
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
 from graspq.sim.env import BaxterGraspEnv
@@ -233,6 +234,7 @@ class Trainer:
         # Best periodic evaluation so far ({"episode", "success_rate"}), kept in best.pt.
         self.best_eval: dict[str, Any] | None = None
         self._training_mapping = to_mapping(training)
+        self.precision_note = describe_precision(training.precision, self.agent.precision)
         self._env_mapping = to_mapping(env_config)
         checkpoints = self.run_dir / "checkpoints" / "latest.json"
         if resume:
@@ -245,10 +247,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpointing
     def _comparable(self, mapping: dict) -> dict:
-        # The episode budget may grow on resume, and the thread and process counts fit
-        # another machine (or a second run beside it); everything else must match.
+        # The episode budget may grow on resume, and the thread and process counts and the
+        # precision fit another machine (or a second run beside it); everything else must
+        # match. A resume is bit-identical only on the same machine and precision.
         return {key: value for key, value in mapping.items()
-                if key not in ("episodes", "torch_threads", "demo_workers")}
+                if key not in ("episodes", "torch_threads", "demo_workers", "precision")}
 
     def _restore(self) -> None:
         payload = load_checkpoint(self.run_dir)
@@ -275,6 +278,12 @@ class Trainer:
         self.recent_outcomes.extend(payload["recent_outcomes"])
         self.wall_s = float(payload["wall_s"])
         self.best_eval = payload.get("best_eval")  # absent in checkpoints from before best.pt
+        # Checkpoints from before the precision key trained in float32.
+        trained_in = payload.get("precision", "fp32")
+        if trained_in != self.agent.precision:
+            self.log(f"note: the checkpoint trained in {trained_in}, this run goes on in "
+                     f"{self.agent.precision}: the resumed run will not be bit-identical to an "
+                     "uninterrupted one")
         self._truncate_log("train.csv", self.episode)
         self._truncate_log("eval.csv", self.episode)
         self.log(f"resumed {self.run_dir} at episode {self.episode} "
@@ -298,13 +307,15 @@ class Trainer:
             "recent_outcomes": list(self.recent_outcomes),
             "wall_s": self.wall_s,
             "best_eval": self.best_eval,
+            "precision": self.agent.precision,
         }
 
     # ------------------------------------------------------------------ logs
     def _write_configs(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "training.yaml").write_text(
-            dump_yaml(self.training, TRAINING_NODE_NAME, "Configuration of this run."))
+            dump_yaml(self.training, TRAINING_NODE_NAME,
+                      f"Configuration of this run. Learner {self.precision_note}."))
         (self.run_dir / "env.yaml").write_text(
             dump_yaml(self.env_config, ENV_NODE_NAME, "Env configuration of this run."))
 
@@ -335,6 +346,7 @@ class Trainer:
 
             self._writer = SummaryWriter(str(self.run_dir / "tensorboard"),
                                          purge_step=self.episode or None)
+            self._writer.add_text("run/precision", self.precision_note, self.episode)
         return self._writer
 
     # ------------------------------------------------------------------ the loop
@@ -482,6 +494,7 @@ class Trainer:
         cfg = self.training
         if self.replay is not None and self.episode == 0:
             self.log(self.replay.describe())
+        self.log(f"learner {self.precision_note}")
         self._record_demonstrations()
         self._pretrain()
         last_eval: dict[str, Any] = {}
