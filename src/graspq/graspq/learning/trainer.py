@@ -2,7 +2,8 @@
 
 The CLI (``graspq train``) and the ROS training node drive this one class. A run directory
 holds the configs, ``train.csv`` (one row per episode), ``eval.csv`` (one row per greedy
-evaluation), TensorBoard event files and the checkpoints; ``resume`` continues exactly where
+evaluation), ``timing.json`` (where the time went), TensorBoard event files and the
+checkpoints; ``resume`` continues exactly where
 the last checkpoint left off (same weights, optimizer, replay, RNG streams and counters).
 """
 
@@ -50,6 +51,7 @@ from graspq.learning.pose import NO_POSE
 from graspq.learning.precision import describe_precision
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import TRAINING_NODE_NAME, TrainingConfig
+from graspq.learning.timing import PhaseTimer, append_session
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 from graspq.sim.rollout import run_episodes
@@ -490,31 +492,48 @@ class Trainer:
         return losses.stats(steps, total, info["outcome"], info["object"])
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Train up to ``training.episodes``; returns the last evaluation's report."""
+        """Train up to ``training.episodes``; returns the last evaluation's report. The time
+        of each phase goes to the run's ``timing.json``, also when the run stops early."""
+        timer = PhaseTimer()
+        try:
+            return self._run(progress, timer)
+        finally:
+            append_session(self.run_dir, timer.session(
+                episodes=self.episode, env_steps=self.env_steps, updates=self.agent.updates,
+                precision=self.agent.precision))
+
+    def _run(self, progress: Callable[[dict[str, Any]], None] | None,
+             timer: PhaseTimer) -> dict[str, Any]:
         cfg = self.training
         if self.replay is not None and self.episode == 0:
             self.log(self.replay.describe())
         self.log(f"learner {self.precision_note}")
-        self._record_demonstrations()
-        self._pretrain()
+        with timer.phase("demonstrations"):
+            self._record_demonstrations()
+        with timer.phase("pretraining"):
+            self._pretrain()
         last_eval: dict[str, Any] = {}
         with _StopRequest() as stop:
             while self.episode < cfg.episodes and not stop.requested:
                 started = time.perf_counter()
-                stats = self.run_episode()
+                with timer.phase("episodes"):
+                    stats = self.run_episode()
                 elapsed = time.perf_counter() - started
                 self.wall_s += elapsed
                 self.episode += 1
                 self.recent_outcomes.append(stats.outcome)
                 row = self._log_episode(stats, elapsed)
                 if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
-                    last_eval = self._evaluate()
+                    with timer.phase("evaluations"):
+                        last_eval = self._evaluate()
                 if self.episode % cfg.checkpoint_every == 0 or self.episode == cfg.episodes:
-                    self.checkpoint()
+                    with timer.phase("checkpoints"):
+                        self.checkpoint()
                 if progress is not None:
                     progress(row)
             if stop.requested:
-                path = self.checkpoint()
+                with timer.phase("checkpoints"):
+                    path = self.checkpoint()
                 self.log(f"stopped at episode {self.episode}; checkpoint {path}")
         if self._writer is not None:
             self._writer.flush()
