@@ -377,6 +377,12 @@ def test_bench_train_json():
     report = json.loads(result.stdout)
     assert report["updates_per_s"] > 0 and report["env_steps_per_s_while_training"] > 0
     assert report["baseline_nchw_updates_per_s"] > 0
+    # Both precisions in the same run, and the probe of stepping the scene beside the updates.
+    assert report["fp32_updates_per_s"] > 0 and report["bf16_updates_per_s"] > 0
+    assert report["precision"] in ("fp32", "bf16")
+    assert report["overlap_scene_steps_per_s_beside_updates"] > 0
+    assert report["overlap_updates_per_s_beside_scene"] > 0
+    assert report["overlap_speedup"] > 0
 
 
 def test_bench_demos_json_records_the_same_demonstrations_in_two_processes():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,71 @@ def _updates_per_s(training: TrainingConfig, env_config: EnvConfig, replay: Repl
     return updates / elapsed
 
 
+def _overlap_probe(training: TrainingConfig, env_config: EnvConfig, replay: ReplayBuffer,
+                   seconds: float) -> dict[str, float]:
+    """Would stepping the scene while the update runs pay? Scene steps/s and updates/s, each
+    alone and then both at once (the updates in a second thread: torch and MuJoCo release the
+    GIL), and the time per environment step with one update per step either way."""
+    camera = env_config.camera
+    agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
+                   camera.depth_near_m, camera.depth_far_m)
+    env = BaxterGraspEnv(env_config)
+    rng, actions = np.random.default_rng(0), np.random.default_rng(1)
+    stop = threading.Event()
+    steps = [0]
+
+    def step_scene() -> None:
+        _, _, terminated, truncated, _ = env.step(int(actions.integers(env.action_space.n)))
+        steps[0] += 1
+        if terminated or truncated:
+            env.reset(seed=steps[0])
+
+    def update() -> None:
+        agent.update(replay.sample(training.batch_size, rng))
+
+    updates = [0]
+
+    def updates_until_stopped() -> None:
+        while not stop.is_set():
+            update()
+            updates[0] += 1
+
+    try:
+        env.reset(seed=0)
+        update()  # warm-up
+        share = seconds / 3
+        scene_calls, scene_s = _timed(step_scene, share)
+        update_calls, update_s = _timed(update, share)
+        # The updates go to the second thread: the scene's GL context belongs to this one.
+        steps[0] = 0
+        worker = threading.Thread(target=updates_until_stopped)
+        worker.start()
+        try:
+            both_steps, both_s = _timed(step_scene, share)
+        finally:
+            stop.set()
+            worker.join()
+        both_updates = updates[0]
+    finally:
+        env.close()
+    serial_ms = 1000.0 * (scene_s / scene_calls + update_s / update_calls)
+    overlapped_ms = 1000.0 * max(both_s / max(both_updates, 1), both_s / both_steps)
+    return {"scene_steps_per_s_alone": scene_calls / scene_s,
+            "updates_per_s_alone": update_calls / update_s,
+            "scene_steps_per_s_beside_updates": both_steps / both_s,
+            "updates_per_s_beside_scene": both_updates / both_s,
+            "step_ms_serial": serial_ms, "step_ms_overlapped": overlapped_ms,
+            "overlap_speedup": serial_ms / overlapped_ms}
+
+
+def _timed(run_once: Any, seconds: float) -> tuple[int, float]:
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls < 2:
+        run_once()
+        calls += 1
+    return calls, elapsed
+
+
 def bench_train(training: TrainingConfig, env_config: EnvConfig,
                 seconds: float) -> dict[str, Any]:
     """Measure updates/s (fp32 and bf16, channels_last; NCHW at the configured precision)
@@ -84,6 +150,8 @@ def bench_train(training: TrainingConfig, env_config: EnvConfig,
     updates_per_s = bf16 if used == "bf16" else fp32
     baseline = _updates_per_s(dataclasses.replace(training, precision=used), env_config,
                               replay, seconds / 6, torch.contiguous_format)
+    overlap = _overlap_probe(dataclasses.replace(training, precision=used), env_config, replay,
+                             seconds / 4)
     # The real loop: epsilon-greedy acting, replay, one update per `update_every` steps.
     loop_config = dataclasses.replace(training, learning_starts=training.batch_size,
                                       episodes=10**6, eval_every=10**6,
@@ -109,6 +177,8 @@ def bench_train(training: TrainingConfig, env_config: EnvConfig,
         "fp32_updates_per_s": fp32,
         "bf16_updates_per_s": bf16,
         "bf16_speedup": bf16 / fp32,
+        **{f"overlap_{key}" if not key.startswith("overlap") else key: value
+           for key, value in overlap.items()},
         "learner": training.learner,
         "views": training.views,
         "batch_size": training.batch_size,
