@@ -15,7 +15,9 @@ def test_each_session_records_its_phases_and_a_resume_adds_one(tmp_path):
     for session in (first, second):
         assert set(session["phases_s"]) == set(PHASES)
         assert all(value >= 0 for value in session["phases_s"].values())
-        assert session["total_s"] >= sum(session["phases_s"].values())
+        # Each figure is rounded to 10 ms on its own, so the sum may exceed the total by that much.
+        rounding = 0.005 * (len(PHASES) + 1)
+        assert session["total_s"] >= sum(session["phases_s"].values()) - rounding
         assert session["precision"] in ("fp32", "bf16") and session["cpu"]
     # The first session recorded and pre-trained on the demonstrations; a resume records them
     # again (they are not checkpointed) but does not pre-train twice.
