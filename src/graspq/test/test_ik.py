@@ -63,3 +63,13 @@ def test_tool_yaw_inverts_down_rotation():
     for yaw in np.linspace(-3.0, 3.0, 13):
         assert tool_yaw(down_rotation(yaw)) == pytest.approx(yaw)
         assert np.linalg.det(down_rotation(yaw)) == pytest.approx(1.0)
+
+
+def test_orientation_error_is_bit_for_bit_the_cross_product_sum():
+    # The written-out form (issue #25) must not move the IK's answers by a single ulp.
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        current = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        desired = down_rotation(rng.uniform(-math.pi, math.pi))
+        expected = 0.5 * sum(np.cross(current[:, i], desired[:, i]) for i in range(3))
+        np.testing.assert_array_equal(orientation_error(current, desired), expected)
