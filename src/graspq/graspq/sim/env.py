@@ -235,9 +235,9 @@ class BaxterGraspEnv(gymnasium.Env):
         for targets, n in lift_schedule(self.ik, self.config, command.joints, command.position,
                                         command.yaw_offset):
             data.ctrl[self.scene.arm_actuators] = targets
-            touched |= self._simulate_watching_contact(n)
-        touched |= self._simulate_watching_contact(round(LIFT_HOLD_S / physics.timestep_s))
-        return self.judge_grasp(touched)
+            touched = self._simulate_watching_contact(n, touched)
+        return self.judge_grasp(self._simulate_watching_contact(
+            round(LIFT_HOLD_S / physics.timestep_s), touched))
 
     def judge_grasp(self, touched: bool) -> Outcome:
         """The paper's judge, on the state now: success if the gripper is not fully closed
@@ -247,23 +247,31 @@ class BaxterGraspEnv(gymnasium.Env):
         return judge_grasp(self.config.gripper, self.scene.gripper_opening(self.data), height,
                            touched)
 
-    def _simulate_watching_contact(self, steps: int) -> bool:
-        """Step the physics; True if a finger touched the object at any checked step."""
-        touched = False
-        for done in range(0, steps, CONTACT_CHECK_EVERY):
-            mujoco.mj_step(self.model, self.data, nstep=min(CONTACT_CHECK_EVERY, steps - done))
-            touched |= self.finger_touches_object()
+    def _simulate_watching_contact(self, steps: int, touched: bool = False) -> bool:
+        """Step the physics ``steps`` times; True if ``touched`` already or a finger touches
+        the object at any checked step (every ``CONTACT_CHECK_EVERY`` steps)."""
+        done = 0
+        while done < steps and not touched:
+            n = min(CONTACT_CHECK_EVERY, steps - done)
+            mujoco.mj_step(self.model, self.data, nstep=n)
+            done += n
+            touched = self.finger_touches_object()
+        # Once touched, the answer is known: the rest in one call (the same steps, so the same
+        # physics as stepping it in pieces), without a contact check every few steps.
+        if done < steps:
+            mujoco.mj_step(self.model, self.data, nstep=steps - done)
         return touched
 
     def finger_touches_object(self) -> bool:
         """Whether a finger pad is in contact with the episode's object right now."""
-        contact = self.data.contact
         ncon = self.data.ncon
+        if not ncon:
+            return False
         object_geom = self.scene.objects[self._object.kind].geom_id
-        pairs = zip(contact.geom1[:ncon], contact.geom2[:ncon], strict=True)
         fingers = self.scene.finger_geoms
+        # Plain ints from one array: a third of the cost of zipping two numpy views.
         return any((a == object_geom and b in fingers) or (b == object_geom and a in fingers)
-                   for a, b in pairs)
+                   for a, b in self.data.contact.geom[:ncon].tolist())
 
     # ------------------------------------------------------------------- observation, info
     def _observe(self) -> dict[str, np.ndarray]:

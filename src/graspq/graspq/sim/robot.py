@@ -265,12 +265,15 @@ class SimRobot:
             if self._gripper_pending is not None:
                 bounds.append(self._gripper_pending[0])
             n = min(bounds) - self._k
-            if self._watching:
+            # Once a touch is seen the judge has its answer: no more checks, longer strides
+            # (the same physics steps either way).
+            watching = self._watching and not self._touched
+            if watching:
                 n = min(n, CONTACT_CHECK_EVERY)
             mujoco.mj_step(env.model, env.data, nstep=n)
             self._k += n
-            if self._watching:
-                self._touched |= env.finger_touches_object()
+            if watching:
+                self._touched = env.finger_touches_object()
         if self._gripper_pending is not None and self._gripper_pending[0] <= self._k:
             self._finish_gripper()
 
