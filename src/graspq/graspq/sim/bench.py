@@ -8,6 +8,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from graspq.sim.cameras import CameraRig
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import EnvConfig
 
@@ -44,10 +45,21 @@ def _stock_renderer_pair_ms(env: BaxterGraspEnv, seconds: float) -> float:
     return 1000.0 * elapsed / calls
 
 
+def _unculled_pair_ms(env: BaxterGraspEnv, seconds: float) -> float:
+    """Baseline: the same two images with every geom drawn for both cameras (no culling)."""
+    rig = CameraRig(env.scene, env.config.camera.image_size, cull=False)
+    try:
+        calls, elapsed = _rate(lambda: rig.render(env.data), seconds)
+    finally:
+        rig.close()
+    return 1000.0 * elapsed / calls
+
+
 def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any]:
     """Env steps/s under random actions (resets included), raw physics steps/s, render time,
-    and the render time of stock ``mujoco.Renderer`` for the same images, measured in the same
-    run as a baseline (this machine's timings are noisy)."""
+    and, measured in the same run as baselines (this machine's timings are noisy), the render
+    time of the same images without culling and with stock ``mujoco.Renderer``. The env step
+    against an earlier commit: ``tools/bench_scene.py``."""
     env = BaxterGraspEnv(config)
     try:
         rng = np.random.default_rng(seed)
@@ -65,6 +77,7 @@ def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any
         physics_calls, physics_elapsed = _rate(
             lambda: mujoco.mj_step(env.model, env.data, nstep=100), seconds / 2)
         renders, render_elapsed = _rate(lambda: env.cameras.render(env.data), seconds / 2)
+        unculled_pair_ms = _unculled_pair_ms(env, seconds / 2)
         baseline_pair_ms = _stock_renderer_pair_ms(env, seconds / 2)
     finally:
         env.close()
@@ -75,6 +88,8 @@ def bench_env(config: EnvConfig, seconds: float, seed: int = 0) -> dict[str, Any
         "physics_steps_per_s": 100 * physics_calls / physics_elapsed,
         "render_ms": pair_ms / 2,
         "render_pair_ms": pair_ms,
+        "unculled_render_pair_ms": unculled_pair_ms,
+        "culling_speedup": unculled_pair_ms / pair_ms,
         "baseline_render_pair_ms": baseline_pair_ms,
         "render_speedup": baseline_pair_ms / pair_ms,
         "image_size": config.camera.image_size,

@@ -1,21 +1,35 @@
 """Headless rendering of the overhead RGB-D and wrist RGB cameras.
 
-One OpenGL context renders both cameras: the scene's geometry is updated once per step, each
-camera then only moves the view. The overhead colour and depth come from the same render.
+One OpenGL context renders both cameras side by side; each camera draws only the geoms it can
+show (:mod:`graspq.sim.culling`), and the lights are those of the overhead view for both, as
+they have always been. The overhead colour and depth come from the same render.
 Rendering is headless through ``MUJOCO_GL`` (``egl`` here); the offscreen buffer is sized to
-the image and shadows are off (see the scene XML), which keeps a frame near 1 ms.
+the image and shadows are off (see the scene XML).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 
 import mujoco
 import numpy as np
 
+from graspq.sim.culling import ViewCulling
 from graspq.sim.scene import Scene
 from graspq.sim.settings import CameraConfig
+
+# Culled geoms are moved into this group, which the rig's option never shows, while the
+# scene is built; their own group is restored at once.
+_CULLED_GROUP = mujoco.mjNGROUP - 1
+
+
+def _opaque(model: mujoco.MjModel, geom: int) -> bool:
+    material = model.geom_matid[geom]
+    rgba = model.mat_rgba[material] if material >= 0 else model.geom_rgba[geom]
+    return bool(rgba[3] >= 1.0)
 
 
 def _gl_context_class() -> type:
@@ -36,9 +50,13 @@ def _gl_context_class() -> type:
 
 
 class CameraRig:
-    """Renders ``overhead_rgbd`` (float32 H x W x 4) and ``wrist_rgb`` (uint8 H x W x 3)."""
+    """Renders ``overhead_rgbd`` (float32 H x W x 4) and ``wrist_rgb`` (uint8 H x W x 3).
 
-    def __init__(self, scene: Scene, image_size: int) -> None:
+    ``cull=False`` draws every geom for every camera: the same images, slower; the tests and
+    ``graspq bench env`` compare against it.
+    """
+
+    def __init__(self, scene: Scene, image_size: int, cull: bool = True) -> None:
         model = scene.model
         if model.vis.global_.offwidth < 2 * image_size or model.vis.global_.offheight < image_size:
             raise ValueError(f"offscreen buffer smaller than two {image_size} px images")
@@ -57,6 +75,9 @@ class CameraRig:
                      mujoco.mjtRndFlag.mjRND_HAZE):
             self._mjv_scene.flags[flag] = False
         self._option = mujoco.MjvOption()
+        self._option.geomgroup[_CULLED_GROUP] = 0
+        table = scene.table_geom if _opaque(model, scene.table_geom) else None
+        self._culling = ViewCulling(model, scene.floor_geom, table) if cull else None
         self._perturb = mujoco.MjvPerturb()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
@@ -76,20 +97,43 @@ class CameraRig:
         single ``mjr_readPixels``: the read-back, not the drawing, dominates at 64 px.
         """
         self._gl.make_current()
-        model, size = self._scene.model, self._size
+        model, size, scene = self._scene.model, self._size, self._mjv_scene
+        # The call sequence is the one the reference images were rendered with (the wrist
+        # view keeps the overhead view's lights); only the geoms each camera cannot show are
+        # left out of its geom list.
         self._camera.fixedcamid = self._scene.overhead_camera
-        mujoco.mjv_updateScene(model, data, self._option, self._perturb, self._camera,
-                               mujoco.mjtCatBit.mjCAT_ALL, self._mjv_scene)
-        mujoco.mjr_render(self._overhead_rect, self._mjv_scene, self._context)
+        with self._culled(data, self._scene.overhead_camera):
+            mujoco.mjv_updateScene(model, data, self._option, self._perturb, self._camera,
+                                   mujoco.mjtCatBit.mjCAT_ALL, scene)
+        mujoco.mjr_render(self._overhead_rect, scene, self._context)
         self._camera.fixedcamid = self._scene.wrist_camera
-        mujoco.mjv_updateCamera(model, data, self._camera, self._mjv_scene)
-        mujoco.mjr_render(self._wrist_rect, self._mjv_scene, self._context)
+        mujoco.mjv_updateCamera(model, data, self._camera, scene)
+        scene.ngeom = 0
+        with self._culled(data, self._scene.wrist_camera):
+            mujoco.mjv_addGeoms(model, data, self._option, self._perturb,
+                                mujoco.mjtCatBit.mjCAT_ALL, scene)
+        mujoco.mjr_render(self._wrist_rect, scene, self._context)
         mujoco.mjr_readPixels(self._rgb, self._depth, self._both_rect, self._context)
         rgb, depth = self._rgb[::-1], self._depth[::-1]  # OpenGL rows run bottom-up
         overhead = np.empty((size, size, 4), dtype=np.float32)
         overhead[..., :3] = rgb[:, :size] * np.float32(1.0 / 255.0)
         overhead[..., 3] = self._metric_depth(depth[:, :size])
         return {"overhead_rgbd": overhead, "wrist_rgb": rgb[:, size:].copy()}
+
+    @contextlib.contextmanager
+    def _culled(self, data: mujoco.MjData, camera: int) -> Iterator[None]:
+        """While open, the geoms ``camera`` cannot show sit in a group the rig does not draw
+        (the model's groups are restored on leaving: other renderers share the model)."""
+        if self._culling is None:
+            yield
+            return
+        groups = self._scene.model.geom_group
+        saved = groups.copy()
+        groups[self._culling.hidden(data, camera, aspect=1.0)] = _CULLED_GROUP
+        try:
+            yield
+        finally:
+            groups[:] = saved
 
     def _metric_depth(self, buffer: np.ndarray) -> np.ndarray:
         """Undo MuJoCo's reversed-Z perspective depth buffer: values in metres (z-depth)."""

@@ -24,6 +24,8 @@ CLOSED_GAP_M = 0.006  # pad separation when fully closed
 OVERHEAD_CAMERA = "overhead_camera"
 WRIST_CAMERA = "wrist_camera"
 TCP_SITE = "tcp"
+FLOOR_GEOM = "floor"
+TABLE_GEOM = "table_top"
 
 
 def _asset_path(name: str) -> str:
@@ -59,6 +61,8 @@ class Scene:
     wrist_camera: int
     table_top_z: float
     objects: dict[str, ObjectHandle]
+    floor_geom: int
+    table_geom: int
 
     def gripper_opening(self, data: mujoco.MjData) -> float:
         """Distance between the finger pads, in metres."""
@@ -98,7 +102,7 @@ def build_spec(config: EnvConfig) -> mujoco.MjSpec:
     spec.visual.global_.offheight = camera.image_size
 
     table = spec.body("table")
-    table_geom = spec.geom("table_top")
+    table_geom = spec.geom(TABLE_GEOM)
     thickness = table_geom.size[2]
     table.pos = [*scene.table_center_xy_m, scene.table_top_z_m - thickness]
     table_geom.size = [*scene.table_half_size_xy_m, thickness]
@@ -148,4 +152,6 @@ def build_scene(config: EnvConfig) -> Scene:
         wrist_camera=model.camera(WRIST_CAMERA).id,
         table_top_z=config.scene.table_top_z_m,
         objects=objects,
+        floor_geom=model.geom(FLOOR_GEOM).id,
+        table_geom=model.geom(TABLE_GEOM).id,
     )
