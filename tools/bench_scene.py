@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+_SCENE_CODE = ("src/graspq/graspq/sim", "src/graspq/graspq/observation.py")
 _FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
 
@@ -154,8 +155,9 @@ def compare(baseline: str, seconds: float, steps: int, rounds: int) -> dict:
     before, after = medians["baseline"], medians["current"]
     return {
         "cpu": cpu(), "commits": commits,
+        # Uncommitted edits to the scene's code would make "current" more than its commit.
         "dirty": bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
-                                      "src/graspq/graspq"], capture_output=True,
+                                      *_SCENE_CODE], capture_output=True,
                                      text=True).stdout.strip()),
         "settings": {"seconds": seconds, "steps": steps, "rounds": rounds},
         "baseline": before, "current": after,
@@ -171,7 +173,7 @@ def _print_table(report: dict) -> None:
     print(f"CPU: {report['cpu']['model']} ({report['cpu']['cores']} cores; "
           f"flags: {report['cpu']['flags']})")
     print(f"baseline {report['commits']['baseline']}, current {report['commits']['current']}"
-          f"{' + uncommitted changes' if report['dirty'] else ''}; medians of "
+          f"{' + uncommitted scene changes' if report['dirty'] else ''}; medians of "
           f"{report['settings']['rounds']} rounds")
     rows = [("bench", "env_steps_per_s", "env steps/s"),
             ("bench", "physics_steps_per_s", "physics steps/s"),
