@@ -93,6 +93,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from graspq.learning.trainer import evaluate
     from graspq.sim.env import BaxterGraspEnv
 
+    if args.policy is not None:  # an exported file, float32 or int8 (issue #25)
+        from graspq.policy.evaluate import evaluate_policy_file
+
+        report = evaluate_policy_file(args.policy, args.episodes, args.seed,
+                                      args.revisit_window)
+        print_report(report, args.json, f"graspq eval --policy {args.policy}")
+        return 0
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
     agent, env_config, training = load_agent(args.checkpoint)
@@ -306,15 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true")
     train.set_defaults(handler=_cmd_train)
 
-    evaluation = commands.add_parser("eval", help="greedy success of a trained checkpoint")
-    evaluation.add_argument("--checkpoint", type=Path, required=True,
-                            help="checkpoint file or run directory")
+    evaluation = commands.add_parser("eval", help="greedy success of a trained checkpoint "
+                                     "or an exported ONNX policy")
+    source = evaluation.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="checkpoint file or run directory")
+    source.add_argument("--policy", type=Path, help="ONNX policy file of `graspq export` "
+                        "(float32 or int8), run on ONNX Runtime under the env config it "
+                        "stores")
     evaluation.add_argument("--episodes", type=int, default=90)
     evaluation.add_argument("--seed", type=int, default=2_000_000)
     evaluation.add_argument("--revisit-window", type=int, default=None,
                             metavar="W", help="the greedy policy never moves back to a pose "
                             "of its last W steps; 0 = plain argmax, 1 = never undo the "
-                            "previous move (default: the checkpoint's revisit_window)")
+                            "previous move (default: the checkpoint's or policy file's "
+                            "revisit_window)")
     evaluation.add_argument("--json", action="store_true")
     evaluation.set_defaults(handler=_cmd_eval)
 

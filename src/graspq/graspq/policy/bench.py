@@ -1,10 +1,12 @@
-"""``graspq bench policy``: batch-1 decision latency on ONNX Runtime against torch eager.
+"""``graspq bench policy``: batch-1 decision latency of the float32 ONNX policy, its int8 copy
+and torch eager.
 
-Both sides run the same model (the exported :class:`graspq.policy.export.PolicyGraph`: raw
-observation in, normalisation inside) on the same observation with the same number of CPU
-threads, in one process. The two are timed in alternating blocks so that load from other
-processes on the machine falls on both alike. ``decide_*`` adds what the servo loop pays on top
-of inference: :meth:`OnnxPolicy.decide`'s input checks and the argmax.
+All run the same model (the exported :class:`graspq.policy.export.PolicyGraph`: raw
+observation in, normalisation inside; the int8 file quantised from it as ``graspq export
+--quantize int8`` does, calibrated on a small recorded set) on the same observation with the
+same number of CPU threads, in one process. They are timed in alternating blocks so that load
+from other processes on the machine falls on all alike. ``decide_*`` adds what the servo loop
+pays on top of inference: :meth:`OnnxPolicy.decide`'s input checks and the argmax.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import torch
 from graspq.learning.model import GraspQNetwork
 from graspq.learning.settings import TrainingConfig
 from graspq.policy.export import policy_graph, random_observations, write_policy
+from graspq.policy.quantize import PER_CHANNEL, QUANT_FORMAT, quantize_policy
 from graspq.policy.runtime import OnnxPolicy, PolicyConfig
 from graspq.sim.settings import EnvConfig
 
 _BLOCK = 50  # timed calls per side before switching to the other
 _WARMUP = 20
+_INT8_CALIBRATION = 200  # recorded observations; latency does not depend on the ranges
+_INT8_AGREEMENT = 200
+# Flags (Linux /proc/cpuinfo names) that decide which int8 kernels ONNX Runtime can use.
+_INT8_FLAGS = ("avx2", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
 
 
 def _percentiles(samples_s: list[float]) -> tuple[float, float]:
@@ -42,12 +49,30 @@ def _timed_block(call: Callable[[], Any], samples: list[float]) -> None:
         samples.append(clock() - start)
 
 
-def bench_policy(checkpoint: Path | None, seconds: float,
-                 config: PolicyConfig) -> dict[str, Any]:
-    """Latency percentiles (ms) of ONNX Runtime and torch eager at batch 1.
+def cpu_description() -> dict[str, Any]:
+    """The CPU's model name and which of the int8-relevant flags it has (Linux)."""
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu_model": model, "cpu_int8_flags": [f for f in _INT8_FLAGS if f in flags]}
+
+
+def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
+                 int8_format: str = QUANT_FORMAT,
+                 int8_per_channel: bool = PER_CHANNEL) -> dict[str, Any]:
+    """Latency percentiles (ms) of the float32 and int8 ONNX policies on ONNX Runtime and of
+    torch eager, at batch 1.
 
     Without ``checkpoint``: a freshly initialised GQN of the default training and env
-    configs (multi-view, 64x64), weights seeded.
+    configs (multi-view, 64x64), weights seeded (its int8 agreement says little: the
+    Q-values of an untrained network are close together).
     """
     if checkpoint is not None:
         from graspq.learning.policy_io import load_agent
@@ -68,15 +93,21 @@ def bench_policy(checkpoint: Path | None, seconds: float,
         with tempfile.TemporaryDirectory() as tmp:
             path = write_policy(network, env_config, training, Path(tmp) / "policy.onnx")
             policy = OnnxPolicy(path, env_config, training.views, config)
+            quantized = quantize_policy(path, calibration_count=_INT8_CALIBRATION,
+                                        agreement_count=_INT8_AGREEMENT, min_agreement=0.0,
+                                        quant_format=int8_format,
+                                        per_channel=int8_per_channel)
+            int8 = OnnxPolicy(quantized.path, env_config, training.views, config)
             obs = random_observations(1, training.views, camera.image_size, *bounds,
                                       np.random.default_rng(0))
             feed = {name: obs[name] for name in policy.input_names}
             single = {key: value[0] for key, value in obs.items()}
             graph = policy_graph(network, *bounds)
             tensors = tuple(torch.from_numpy(feed[name]) for name in policy.input_names)
-            session = policy.session
+            session, int8_session = policy.session, int8.session
             sides: dict[str, tuple[Callable[[], Any], list[float]]] = {
                 "onnx": (lambda: session.run(None, feed), []),
+                "int8": (lambda: int8_session.run(None, feed), []),
                 "torch": (lambda: graph(*tensors), []),
                 "decide": (lambda: policy.decide(single), []),
             }
@@ -91,6 +122,7 @@ def bench_policy(checkpoint: Path | None, seconds: float,
     finally:
         torch.set_num_threads(previous_threads)
     onnx_p50, onnx_p99 = _percentiles(sides["onnx"][1])
+    int8_p50, int8_p99 = _percentiles(sides["int8"][1])
     torch_p50, torch_p99 = _percentiles(sides["torch"][1])
     decide_p50, decide_p99 = _percentiles(sides["decide"][1])
     return {
@@ -99,6 +131,14 @@ def bench_policy(checkpoint: Path | None, seconds: float,
         "torch_p50_ms": torch_p50,
         "torch_p99_ms": torch_p99,
         "speedup_p50": torch_p50 / onnx_p50,
+        "int8_p50_ms": int8_p50,
+        "int8_p99_ms": int8_p99,
+        "int8_vs_onnx_p50": int8_p50 / onnx_p50,
+        "int8_vs_onnx_p99": int8_p99 / onnx_p99,
+        "int8_format": quantized.format,
+        "int8_per_channel": quantized.per_channel,
+        "int8_agreement": quantized.agreement,
+        "int8_agreement_observations": quantized.agreement_observations,
         "decide_p50_ms": decide_p50,
         "decide_p99_ms": decide_p99,
         "threads": config.intra_op_threads,
@@ -111,4 +151,5 @@ def bench_policy(checkpoint: Path | None, seconds: float,
         "model": source,
         "onnxruntime_version": onnxruntime.__version__,
         "torch_version": torch.__version__,
+        **cpu_description(),
     }

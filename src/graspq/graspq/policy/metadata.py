@@ -2,8 +2,9 @@
 
 ONNX ``metadata_props`` hold strings only, so structured values are JSON. Every key starts with
 ``graspq.``; ``graspq.format`` marks a GraspQ policy and versions this layout (bump it when a
-key's meaning changes). Both sides build the expected description from the same functions
-here, so the writer and the checker cannot drift apart.
+key's meaning changes). An int8 file (:mod:`graspq.policy.quantize`) carries its float32
+source's keys unchanged plus ``graspq.quantization``. Both sides build the expected
+description from the same functions here, so the writer and the checker cannot drift apart.
 
 Inputs of the graph (N = dynamic batch, S = camera image size), the observation contract of
 :mod:`graspq.observation` with a batch axis:
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graspq.actions import Action, stored_revisit_window
@@ -42,6 +44,8 @@ OUTPUTS_KEY = "graspq.outputs"
 CONFIG_HASH_KEY = "graspq.config_hash"
 TRAINING_CONFIG_KEY = "graspq.training_config"
 ENV_CONFIG_KEY = "graspq.env_config"
+QUANTIZATION_KEY = "graspq.quantization"
+"""Only in int8 files (:mod:`graspq.policy.quantize`): how they were made and checked."""
 
 Q_VALUES = "q_values"
 GRASP_PROBABILITIES = "grasp_probabilities"
@@ -135,6 +139,30 @@ def revisit_window(metadata: Mapping[str, str]) -> int:
     return stored_revisit_window(training) if isinstance(training, dict) else 0
 
 
+def stored_env_config(path: str | Path) -> EnvConfig:
+    """The env config a policy file was exported under (its ``graspq.env_config``), read
+    without building a session: what ``graspq eval --policy`` and the int8 export run under,
+    as ``graspq eval`` runs a checkpoint under the config it was trained with."""
+    import onnx
+
+    from graspq.config import from_mapping
+    from graspq.sim.settings import EnvConfig
+
+    props = {prop.key: prop.value
+             for prop in onnx.load(str(path), load_external_data=False).metadata_props}
+    problems: list[str] = []
+    mapping = _json(props, ENV_CONFIG_KEY, problems)
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{path}: " + ("; ".join(problems) or f"{ENV_CONFIG_KEY} is not a "
+                                        "JSON object") + " (not a GraspQ policy file?)")
+    return from_mapping(EnvConfig, mapping)
+
+
+def precision(metadata: Mapping[str, str]) -> str:
+    """``"int8"`` for a quantised policy file, ``"float32"`` otherwise."""
+    return "int8" if QUANTIZATION_KEY in metadata else "float32"
+
+
 def _json(metadata: Mapping[str, str], key: str, problems: list[str]) -> Any:
     try:
         return json.loads(metadata[key])
@@ -183,6 +211,10 @@ def metadata_differences(metadata: Mapping[str, str], env_config: EnvConfig,
         for key, current in (("near_m", camera.depth_near_m), ("far_m", camera.depth_far_m)):
             if _differs(depth.get(key), current):
                 problems.append(f"depth_{key}: policy {depth.get(key)}, config {current}")
+    if QUANTIZATION_KEY in metadata:  # an int8 file: same contract, one more key
+        quantization = _json(metadata, QUANTIZATION_KEY, problems)
+        if quantization is not None and not isinstance(quantization, dict):
+            problems.append(f"{QUANTIZATION_KEY}: expected a JSON object")
     policy_views = metadata.get(VIEWS_KEY)
     if policy_views not in VIEWS:
         problems.append(f"views: policy {policy_views!r}, expected one of {list(VIEWS)}")

@@ -149,6 +149,9 @@ class OnnxPolicy:
         """The policy was scored never moving back to a pose of its last ``revisit_window``
         steps; the servo runtime, which knows the episode's moves, applies that rule
         (``decide`` itself is stateless)."""
+        self.precision: str = meta.precision(self.metadata)
+        """``"int8"`` for a file of ``graspq export --quantize int8``, else ``"float32"``;
+        both have the same inputs and outputs."""
         self._warm_up()
 
     @staticmethod
