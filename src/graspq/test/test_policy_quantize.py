@@ -120,18 +120,25 @@ def test_eval_runs_both_files_on_the_same_episodes(exported):
         assert sorted(report["per_object"]) == ["cube", "cylinder", "sphere"]
 
 
-def _near_tie(weight, bias):
-    """Make the Q head's actions 0 and 1 differ by far less than one int8 step of the
-    Q-value output, and beat the others: float32 always picks 1, int8 cannot tell them apart."""
-    weight[1] = weight[0]
-    bias[0], bias[1] = 5.0, 5.0 + 1e-3
+def _near_tie(hidden_w, hidden_b, out_w, out_b):
+    """Rewrite the Q head (hidden layer, then output layer) so that actions 0 and 1 read two
+    hidden units that differ by far less than one int8 step of the hidden activations (1.0
+    and 1.00001) and beat every other action: float32 always picks 1, int8 rounds both
+    units alike and picks 0."""
+    hidden_w[:2] = 0.0
+    hidden_b[0], hidden_b[1] = 1.0, 1.0 + 1e-5
+    out_w.zero_()
+    out_b.fill_(-100.0)
+    out_w[0, 0] = out_w[1, 1] = 10.0
+    out_b[:2] = 0.0
 
 
 def _near_tie_policy(path):
     torch.manual_seed(0)
     network = GraspQNetwork(TINY.network.gqn(32, "multi"))
     with torch.no_grad():
-        _near_tie(network.head[-1].weight, network.head[-1].bias)
+        _near_tie(network.head[0].weight, network.head[0].bias, network.head[-1].weight,
+                  network.head[-1].bias)
     return write_policy(network, TINY_ENV, TINY, path)
 
 
@@ -147,7 +154,8 @@ def test_an_int8_policy_that_acts_otherwise_is_refused_and_not_written(tmp_path)
 def test_export_cli_refusal_keeps_the_float32_file_and_exits_3(run_dir, tmp_path):
     payload = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
     online = payload["agent"]["online"]
-    _near_tie(online["head.2.weight"], online["head.2.bias"])
+    _near_tie(*(online[f"head.{key}"] for key in ("0.weight", "0.bias", "2.weight",
+                                                  "2.bias")))
     checkpoint = tmp_path / "tie.pt"
     torch.save(payload, checkpoint)
     out = tmp_path / "policies" / "policy.onnx"
