@@ -10,8 +10,10 @@ made and how often it picks the float32 policy's action on a separate set of rec
 observations (other episode seeds than the calibration's); below ``min_agreement`` nothing is
 written and :class:`AgreementError` carries the figure.
 
-Format choices, measured with ONNX Runtime 1.32 on the Xeon with AVX512-VNNI and AMX-INT8 that
-docs/performance.md names: see ``QUANT_FORMAT`` and ``PER_CHANNEL``.
+Which nodes stay float32 and why: :func:`_float_nodes`. The format and weight granularity were
+measured with ``graspq bench policy`` (docs/performance.md, "int8 ONNX policy"): on the Xeon
+with AVX512-VNNI and AMX-INT8 there, QDQ and QOperator ran at the same speed, as did per-channel
+and per-tensor weights.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ if TYPE_CHECKING:  # onnx and ONNX Runtime load when quantising, so `graspq --he
 INT8_SUFFIX = ".int8.onnx"
 QUANT_FORMATS = ("QDQ", "QOperator")
 QUANT_FORMAT = "QDQ"
-"""ONNX Runtime's QuantFormat, by name."""
+"""ONNX Runtime's QuantFormat, by name: QDQ, the format it recommends (QOperator was no
+faster here)."""
 PER_CHANNEL = True
-"""One weight scale per output channel rather than per tensor."""
+"""One weight scale per output channel rather than per tensor (no slower here, and the
+safer for accuracy where channels' weights differ in scale)."""
 INT8_OPS = ("Conv", "Gemm", "MaxPool", "Concat", "Reshape", "Relu", "Softmax")
 """Operator types that may run in int8: the convolutions and fully connected layers that
 carry the compute, and the ops between them, so they pass uint8 on without a round trip to
