@@ -72,7 +72,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     training = _training_config(args)
     out = args.out or Path("runs") / f"{training.learner}-{training.views}-s{training.seed}"
     trainer = Trainer(training, _env_config(args.env_config), out, resume=args.resume,
-                      log=lambda line: stderr.print(line, markup=False, highlight=False))
+                      log=lambda line: stderr.print(line, markup=False, highlight=False),
+                      actors=args.actors, ray_address=args.ray)
     try:
         if args.offline_data:
             trainer.add_offline_data(args.offline_data)
@@ -131,6 +132,18 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
     args.episodes = None
     report = bench_train(_training_config(args), _env_config(args.env_config), args.seconds)
     print_report(report, args.json, "graspq bench train")
+    return 0
+
+
+def _cmd_bench_actors(args: argparse.Namespace) -> int:
+    from graspq.learning.actor_bench import bench_actors
+
+    if args.episodes < 1 or min(args.actors) < 1:
+        raise ValueError("--episodes and every --actors count must be at least 1")
+    training = _training_config(argparse.Namespace(**{**vars(args), "episodes": None}))
+    report = bench_actors(training, _env_config(args.env_config), args.episodes,
+                          tuple(args.actors), args.ray)
+    print_report(report, args.json, "graspq bench actors")
     return 0
 
 
@@ -307,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a training config value, e.g. --set n_step=3 "
                        "--set exploration.epsilon_end=0.1 (repeatable)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--actors", type=int, default=1, metavar="N",
+                       help="collect episodes with N Ray actors, each with its own scene, "
+                       "feeding this process's learner (1: everything in this process, no Ray)")
+    train.add_argument("--ray", default="local", metavar="ADDRESS",
+                       help="where the actors run: local (Ray started in this process, the "
+                       "default), auto (the cluster `ray start` joined this machine to), or "
+                       "a head's HOST:PORT")
     train.add_argument("--offline-data", type=Path, nargs="+", metavar="LOG",
                        help="servo episode logs (MCAP files or directories) to put in the "
                        "replay buffer before training")
@@ -355,6 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
                              help="override a training config value (repeatable)")
     bench_train.add_argument("--json", action="store_true")
     bench_train.set_defaults(handler=_cmd_bench_train)
+
+    bench_actors = bench.add_parser("actors", help="env steps/s and updates/s in one "
+                                    "process and with Ray actors (the same short run)")
+    bench_actors.add_argument("--episodes", type=int, default=30,
+                              help="training episodes per actor count")
+    bench_actors.add_argument("--actors", type=int, nargs="+", default=[1, 2],
+                              help="actor counts to measure; the first is the baseline")
+    bench_actors.add_argument("--ray", default="local", metavar="ADDRESS")
+    bench_actors.add_argument("--config", type=Path, help="training config")
+    bench_actors.add_argument("--env-config", type=Path)
+    bench_actors.add_argument("--learner", choices=("dqn", "ddqn"))
+    bench_actors.add_argument("--views", choices=("single", "multi"))
+    bench_actors.add_argument("--seed", type=int)
+    bench_actors.add_argument("--set", action="append", metavar="KEY=VALUE",
+                              help="override a training config value (repeatable)")
+    bench_actors.add_argument("--json", action="store_true")
+    bench_actors.set_defaults(handler=_cmd_bench_actors)
 
     bench_demos = bench.add_parser("demos", help="demonstration episodes/s in one process "
                                    "and in --workers (the same episodes both times)")

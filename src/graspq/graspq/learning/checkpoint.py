@@ -34,6 +34,9 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 # fingertip-feature runs used 0.1 m units; updates ran in float32). Loading fills them in, so
 # older runs still evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
+                                          "actors.epsilon_alpha": 0.0,
+                                          "actors.replay_ratio": 1.0,
+                                          "actors.sync_episodes": 1,
                                           "demo_epsilon": 0.0,
                                           "demo_noise_per_episode": False,
                                           "demo_unturned_branches": False,
@@ -162,7 +165,8 @@ def _migrate_training_mapping(config: dict) -> None:
         *sections, key = dotted.split(".")
         node: Any = config
         for section in sections:
-            node = node.get(section) if isinstance(node, dict) else None
+            # A section added since (actors) comes in whole.
+            node = node.setdefault(section, {}) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.setdefault(key, value)
 

@@ -62,6 +62,21 @@ class ExplorationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ActorsConfig:
+    """Parallel actors (``graspq train --actors N`` with N > 1; unused with one process)."""
+
+    replay_ratio: float = param(1.0, "gradient updates per environment step the actors "
+                                "collect (1 = one update per step, as update_every 1 in one "
+                                "process; below 1 more actors bring more data per update)",
+                                gt=0.0, le=16.0)
+    sync_episodes: int = param(1, "finished episodes between sending the learner's weights to "
+                               "the actors", ge=1)
+    epsilon_alpha: float = param(0.0, "spread of exploration over actors (Ape-X): actor i of "
+                                 "N explores with epsilon ** (1 + alpha * i / (N - 1)); 0 = "
+                                 "every actor follows the schedule", ge=0.0, le=16.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """Everything ``graspq train`` needs beyond the env config."""
 
@@ -140,6 +155,7 @@ class TrainingConfig:
                                   ge=0, le=16)
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
     network: NetworkConfig = section(NetworkConfig, "network widths")
+    actors: ActorsConfig = section(ActorsConfig, "parallel actors (graspq train --actors N)")
     eval_every: int = param(100, "episodes between greedy evaluations", ge=1)
     eval_episodes: int = param(30, "episodes per evaluation, cycling cube/sphere/cylinder",
                                ge=1)

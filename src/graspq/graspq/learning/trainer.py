@@ -25,6 +25,8 @@ import torch
 import graspq
 from graspq.actions import NUM_ACTIONS, Action, GreedyChooser
 from graspq.config import dump_yaml, to_mapping
+from graspq.learning.actor_pool import LOCAL, ActorPool
+from graspq.learning.actors import EpisodeTask, actor_epsilon
 from graspq.learning.agent import QAgent, single_transition_batch
 from graspq.learning.checkpoint import (
     CheckpointError,
@@ -199,12 +201,23 @@ class Trainer:
 
     def __init__(self, training: TrainingConfig, env_config: EnvConfig, run_dir: Path,
                  resume: bool = False, log: Callable[[str], None] = print,
-                 collector: EpisodeCollector | None = None) -> None:
+                 collector: EpisodeCollector | None = None, actors: int = 1,
+                 ray_address: str = LOCAL) -> None:
         """``collector``: run the episodes (training and evaluation) on a robot through it
-        instead of the in-process env (:mod:`graspq.learning.collector`)."""
+        instead of the in-process env (:mod:`graspq.learning.collector`). ``actors`` > 1:
+        collect the training episodes with that many Ray actors (started in this process, or
+        on the cluster at ``ray_address``; :mod:`graspq.learning.actor_pool`) and learn here."""
         if collector is not None:
             check_collectable(training)
+        if actors < 1:
+            raise ValueError(f"--actors must be at least 1, got {actors}")
+        if actors > 1 and (collector is not None or training.learner == "qlearning"):
+            raise ValueError("--actors > 1 needs a replay learner (dqn, ddqn) on the "
+                             "embedded scene: the qlearning baseline learns from its latest "
+                             "transition only, and a robot is one actor")
         self.collector = collector
+        self.actor_count, self.ray_address = actors, ray_address
+        self.pool: ActorPool | None = None  # started by run(), after any pre-training
         self.training = training
         self.env_config = env_config
         self.run_dir = Path(run_dir)
@@ -231,6 +244,12 @@ class Trainer:
         self.rng = np.random.default_rng(training.seed)
         self.episode = 0  # completed training episodes
         self.env_steps = 0
+        # Episode seeds handed out: with actors the episodes in flight run ahead of those
+        # finished; one process uses index episode + seed_shift (0 unless the run was
+        # resumed from one with actors, whose handed-out seeds it then does not repeat).
+        self.next_dispatch = 0
+        self.seed_shift = 0
+        self.update_credit = 0.0  # updates owed to the actors' steps (replay_ratio)
         self.recent_outcomes: collections.deque[str] = collections.deque(maxlen=100)
         self.wall_s = 0.0
         # Best periodic evaluation so far ({"episode", "success_rate"}), kept in best.pt.
@@ -280,6 +299,10 @@ class Trainer:
         self.recent_outcomes.extend(payload["recent_outcomes"])
         self.wall_s = float(payload["wall_s"])
         self.best_eval = payload.get("best_eval")  # absent in checkpoints from before best.pt
+        # Absent before parallel actors: every episode index was the episode count.
+        self.next_dispatch = int(payload.get("next_dispatch", self.episode))
+        self.seed_shift = self.next_dispatch - self.episode
+        self.update_credit = float(payload.get("update_credit", 0.0))
         # Checkpoints from before the precision key trained in float32.
         trained_in = payload.get("precision", "fp32")
         if trained_in != self.agent.precision:
@@ -310,6 +333,10 @@ class Trainer:
             "wall_s": self.wall_s,
             "best_eval": self.best_eval,
             "precision": self.agent.precision,
+            # Episodes in flight on actors are not in it: a resume hands out new ones.
+            "next_dispatch": (self.next_dispatch if self.pool is not None
+                              else self.episode + self.seed_shift),
+            "update_credit": self.update_credit,
         }
 
     # ------------------------------------------------------------------ logs
@@ -424,10 +451,24 @@ class Trainer:
         return self.demos.sample(count, self.rng, self.training.n_step, self.training.gamma)
 
     def _learn(self) -> float | None:
-        """One update from replay (and demonstrations), if enough has been collected."""
+        """The updates a new transition pays for, once enough has been collected: one every
+        ``update_every`` steps in one process, ``actors.replay_ratio`` per step with actors.
+        Returns the last one's loss."""
         cfg = self.training
-        if len(self.replay) < cfg.learning_starts or self.env_steps % cfg.update_every:
+        if len(self.replay) < cfg.learning_starts:
             return None
+        if self.pool is None:
+            return None if self.env_steps % cfg.update_every else self._update()
+        self.update_credit += cfg.actors.replay_ratio
+        loss = None
+        while self.update_credit >= 1.0:
+            self.update_credit -= 1.0
+            loss = self._update()
+        return loss
+
+    def _update(self) -> float:
+        """One update from replay (and demonstrations)."""
+        cfg = self.training
         num_demos = round(cfg.batch_size * cfg.demo_fraction) if self.demos is not None else 0
         batch = None
         if cfg.batch_size - num_demos > 0:
@@ -464,7 +505,7 @@ class Trainer:
                                      step.terminated, step.truncated), self)
 
         record = collect_training_episode(
-            self.collector, self.guard, episode_seed(cfg.seed, self.episode),
+            self.collector, self.guard, episode_seed(cfg.seed, self.episode + self.seed_shift),
             cfg.exploration.epsilon(self.episode),
             np.random.default_rng([cfg.seed, self.episode]), learn)
         return losses.stats(record.steps, record.episode_return, record.outcome, record.object)
@@ -473,9 +514,11 @@ class Trainer:
         """One epsilon-greedy training episode with its updates."""
         if self.collector is not None:
             return self._run_collected_episode()
+        if self.pool is not None:
+            return self._run_actor_episode()
         cfg = self.training
         epsilon = cfg.exploration.epsilon(self.episode)
-        obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
+        obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode + self.seed_shift))
         total, steps, done = 0.0, 0, False
         losses = _EpisodeLosses()
         while not done:
@@ -490,6 +533,49 @@ class Trainer:
                                      labels), self)
             obs, done = next_obs, terminated or truncated
         return losses.stats(steps, total, info["outcome"], info["object"])
+
+    def _actor_task(self, actor: int) -> EpisodeTask:
+        """The next episode index for ``actor``, with its seeds and epsilon."""
+        cfg, index = self.training, self.next_dispatch
+        self.next_dispatch += 1
+        epsilon = actor_epsilon(cfg.exploration.epsilon(self.episode), actor,
+                                self.pool.count, cfg.actors.epsilon_alpha)
+        return EpisodeTask(index, episode_seed(cfg.seed, index), epsilon, (cfg.seed, index),
+                           self.pool.version)
+
+    def _run_actor_episode(self) -> EpisodeStats:
+        """The next episode an actor finishes (every idle actor is given one first), learnt
+        from transition by transition, as if this process had run it."""
+        pool = self.pool
+        episode = None
+        while episode is None:  # None: an episode was dropped whole, wait for the next
+            for actor in pool.idle():
+                pool.submit(actor, self._actor_task(actor))
+            episode = pool.next_finished()
+        losses = _EpisodeLosses()
+        observations, last = episode.observations, episode.steps - 1
+        for t, (action, reward) in enumerate(zip(episode.actions, episode.rewards,
+                                                 strict=True)):
+            losses.add(self._observe(observations[t], action, reward, observations[t + 1],
+                                     episode.terminated and t == last,
+                                     episode.truncated and t == last, episode.labels[t]),
+                       self)
+        if (self.episode + 1) % self.training.actors.sync_episodes == 0:
+            pool.publish(self.agent.online.state_dict())
+        return losses.stats(episode.steps, episode.episode_return, episode.outcome,
+                            episode.object)
+
+    def _start_actors(self) -> None:
+        """Start the actor pool (after pre-training, so the first episodes act with the
+        pre-trained weights)."""
+        if self.actor_count < 2 or self.pool is not None:
+            return
+        if self.next_dispatch < self.episode:  # a run from one process goes on with actors
+            self.next_dispatch = self.episode + self.seed_shift
+        self.pool = ActorPool(self.training, self.env_config, self.actor_count,
+                              self.ray_address, self.log)
+        self.pool.publish(self.agent.online.state_dict())
+        self.log(f"{self.actor_count} actors on Ray ({self.ray_address}), one learner here")
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train up to ``training.episodes``; returns the last evaluation's report. The time
@@ -512,6 +598,7 @@ class Trainer:
             self._record_demonstrations()
         with timer.phase("pretraining"):
             self._pretrain()
+        self._start_actors()
         last_eval: dict[str, Any] = {}
         with _StopRequest() as stop:
             while self.episode < cfg.episodes and not stop.requested:
@@ -595,7 +682,10 @@ class Trainer:
         return report
 
     def close(self) -> None:
-        """Release the renderer and flush the logs."""
+        """Stop the actors, release the renderer and flush the logs."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         if self._writer is not None:
             self._writer.close()
         self.env.close()
