@@ -1,19 +1,21 @@
 """Reproduce the paper's comparison: {qlearning, dqn, ddqn} x {single, multi} x seeds.
 
 Each cell is one ``graspq train`` run in its own directory; finished runs are skipped and
-interrupted ones resumed, so the matrix can be stopped and started again at will. Runs go
-``--parallel`` at a time, each with one torch thread. When a run is done it is evaluated
+interrupted ones resumed, so the matrix can be stopped and started again at will. Each cell
+is a Ray task (one core, one torch thread): ``--parallel`` of them at a time on this machine,
+or spread over a cluster with ``--ray ADDRESS`` (the nodes then need this checkout at the
+same path, and ``--root`` on a file system they share). When a run is done it is evaluated
 greedily on a fixed object-balanced episode set (``final_eval.json``), and the report
 (docs/results.md with its figures in docs/figures/results/, and the hand-written analysis in
 docs/results_notes.md appended) is written from whatever has finished.
 
-Usage: tools/reproduce_paper [--seeds 0 1] [--episodes 3000] [--parallel 2] [--cells ...]
+Usage: tools/reproduce_paper [--seeds 0 1] [--episodes 3000] [--parallel 2] [--ray ADDRESS]
+[--cells ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import datetime
 import json
 import os
@@ -57,6 +59,13 @@ def episodes_done(directory: Path) -> int:
     return int(json.loads(latest.read_text())["episode"])
 
 
+# The checkout the cells run in (a Ray worker's cwd is its own); None where graspq is
+# installed rather than checked out, and the subprocesses find it on their own.
+_REPO: Path | None = Path(__file__).resolve().parents[4]
+if not (_REPO / "config").is_dir():
+    _REPO = None
+
+
 def _graspq(*args: str) -> list[str]:
     return [sys.executable, "-m", "graspq.cli", *args]
 
@@ -93,7 +102,8 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
             log.flush()
             env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
             started = time.monotonic()
-            result = subprocess.run(command, stdout=log, stderr=log, env=env, check=False)
+            result = subprocess.run(command, stdout=log, stderr=log, env=env, check=False,
+                                    cwd=_REPO)
             add_wall_clock(directory, time.monotonic() - started)
         if result.returncode != 0:
             raise RuntimeError(f"{directory}: training failed (exit {result.returncode}); "
@@ -104,7 +114,7 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
         result = subprocess.run(
             _graspq("eval", "--checkpoint", str(directory), "--episodes",
                     str(eval_episodes), "--seed", str(FINAL_EVAL_SEED), "--json"),
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, cwd=_REPO,
             env=dict(os.environ, OMP_NUM_THREADS="1"))
         if result.returncode != 0:
             raise RuntimeError(f"{directory}: evaluation failed: {result.stderr.strip()}")
@@ -224,13 +234,50 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
     out.write_text("\n".join(lines) + "\n")
 
 
+def run_cells(jobs: list[tuple[str, str, int]], args: argparse.Namespace,
+              after_each: Any) -> list[str]:
+    """Train and evaluate every cell as a Ray task; ``after_each()`` runs as each one ends.
+    Returns the failures' messages."""
+    import ray
+
+    ray.init(**({"address": args.ray} if args.ray else {"num_cpus": args.parallel}),
+             include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
+    try:
+        cell = ray.remote(num_cpus=1, max_retries=0)(train_and_evaluate)
+        root, config = args.root.resolve(), args.config.resolve()
+        pending = {cell.remote(root, config, learner, views, seed, args.episodes, args.set,
+                               args.eval_episodes): (learner, views, seed)
+                   for learner, views, seed in jobs}
+        failures = []
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            learner, views, seed = pending.pop(done)
+            try:
+                report = ray.get(done)
+                print(f"{learner}-{views}-s{seed}: greedy success "
+                      f"{report['success_rate']:.1%}", flush=True)
+            except RuntimeError as exc:  # a task's RuntimeError arrives as one (RayTaskError)
+                failures.append(str(exc).splitlines()[-1])
+                print(exc, file=sys.stderr, flush=True)
+            after_each()
+        return failures
+    finally:
+        ray.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the matrix (resumably) and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config/training.yaml"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--episodes", type=int, default=3000)
-    parser.add_argument("--parallel", type=int, default=2, help="trainings side by side")
+    parser.add_argument("--parallel", type=int, default=2,
+                        help="trainings side by side on this machine (Ray tasks, one core "
+                        "each)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="run the cells on this Ray cluster (auto, or a head's "
+                        "HOST:PORT) instead of --parallel tasks on this machine")
     parser.add_argument("--eval-episodes", type=int, default=FINAL_EVAL_EPISODES,
                         help="final greedy evaluation episodes per run (a run evaluated "
                         "on another count is evaluated again)")
@@ -253,22 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "tools/reproduce_paper " + shlex.join(argv if argv is not None else sys.argv[1:])
     if not args.report_only:
         jobs = [(learner, views, seed) for seed in args.seeds for learner, views in cells]
-        failures = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            futures = {pool.submit(train_and_evaluate, args.root, args.config, learner, views,
-                                   seed, args.episodes, args.set, args.eval_episodes):
-                       (learner, views, seed)
-                       for learner, views, seed in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                learner, views, seed = futures[future]
-                try:
-                    report = future.result()
-                    print(f"{learner}-{views}-s{seed}: greedy success "
-                          f"{report['success_rate']:.1%}", flush=True)
-                except RuntimeError as exc:
-                    failures.append(str(exc))
-                    print(exc, file=sys.stderr, flush=True)
-                write_report(args.root, args.report, args.seeds, args.episodes, command, cells)
+        failures = run_cells(jobs, args, lambda: write_report(
+            args.root, args.report, args.seeds, args.episodes, command, cells))
         if failures:
             return 1
     write_report(args.root, args.report, args.seeds, args.episodes, command, cells)
