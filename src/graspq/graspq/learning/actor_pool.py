@@ -66,12 +66,18 @@ class ActorPool:
                 raise ActorPoolError(f"cannot start or reach Ray at {address!r}: "
                                      f"{str(exc).splitlines()[0]}") from exc
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(EpisodeWorker)
-        self.actors = [remote.remote(training, env_config, index) for index in range(count)]
         self._in_flight: dict[Any, tuple[int, EpisodeTask]] = {}
         self._failures = [0] * count
         self._weights: Any = None
         self.version = 0
         self.dropped = 0  # episodes lost to a raising scene (never half-learned)
+        self.actors = [remote.remote(training, env_config, index) for index in range(count)]
+        try:  # wait until every scene is built: a broken worker fails here, not mid-run
+            ray.get([actor.pid.remote() for actor in self.actors])
+        except ray.exceptions.RayError as exc:
+            self.close()
+            raise ActorPoolError(f"the actors could not start: {str(exc).splitlines()[-1]}"
+                                 ) from exc
 
     @property
     def count(self) -> int:
