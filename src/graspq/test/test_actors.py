@@ -87,6 +87,11 @@ def ray_head():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Loopback only, so no token authentication: a token file left in ~/.ray by an earlier
+    # local Ray would otherwise be demanded by the head but not offered by the clients. The
+    # clients (this process, the CLI's subprocesses) read the mode from the environment.
+    saved_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
@@ -97,6 +102,10 @@ def ray_head():
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        if saved_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved_mode
 
 
 def test_an_actor_killed_mid_run_loses_nothing(tmp_path, ray_head):
