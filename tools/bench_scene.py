@@ -41,14 +41,9 @@ _FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_
 
 def cpu() -> dict[str, str]:
     """Model name and the SIMD/matrix flags of interest from /proc/cpuinfo."""
-    model, flags = "unknown", set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
+    from graspq.cpu import cpu_info
+
+    model, flags = cpu_info()
     return {"model": model, "flags": " ".join(f for f in _FLAGS if f in flags),
             "cores": str(os.cpu_count())}
 

@@ -12,26 +12,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
+from graspq.cpu import cpu_info
+
 PRECISIONS = ("auto", "fp32", "bf16")
-_CPU_FLAGS_FILE = Path("/proc/cpuinfo")
 # CPU flags (Linux /proc/cpuinfo names) of native bfloat16 arithmetic: AMX tiles (Sapphire
 # Rapids and later) and AVX512-BF16 (Cooper Lake, Zen 4 and later).
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def _cpuinfo_flags() -> set[str]:
-    try:
-        text = _CPU_FLAGS_FILE.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+    return set(cpu_info().flags)
 
 
 def native_bf16_features(cpu_flags: Callable[[], set[str]] = _cpuinfo_flags) -> list[str]:

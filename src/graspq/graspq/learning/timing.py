@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from graspq.cpu import cpu_info
+
 PHASES = ("demonstrations", "pretraining", "episodes", "evaluations", "checkpoints")
 TIMING_FILE = "timing.json"
 
@@ -49,13 +51,7 @@ class PhaseTimer:
 
 def cpu_model() -> str:
     """The CPU's model name (Linux), or "unknown"."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown"
+    return cpu_info().model
 
 
 def append_session(run_dir: Path, session: dict[str, Any]) -> None:

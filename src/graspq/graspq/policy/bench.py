@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime
 import torch
 
+from graspq.cpu import cpu_info
 from graspq.learning.model import GraspQNetwork
 from graspq.learning.settings import TrainingConfig
 from graspq.policy.export import policy_graph, random_observations, write_policy
@@ -51,16 +52,7 @@ def _timed_block(call: Callable[[], Any], samples: list[float]) -> None:
 
 def cpu_description() -> dict[str, Any]:
     """The CPU's model name and which of the int8-relevant flags it has (Linux)."""
-    model, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_info()
     return {"cpu_model": model, "cpu_int8_flags": [f for f in _INT8_FLAGS if f in flags]}
 
 
