@@ -290,6 +290,18 @@ class _TrainingProgress:
 _COMMAND_MODULES: tuple[str, ...] = ("graspq.policy.commands", "graspq.servo.commands")
 
 
+def _add_training_source(parser: argparse.ArgumentParser, learners: tuple[str, ...]) -> None:
+    """The options a training benchmark reads its configs from (as ``_training_config``)."""
+    parser.add_argument("--config", type=Path, help="training config")
+    parser.add_argument("--env-config", type=Path)
+    parser.add_argument("--learner", choices=learners)
+    parser.add_argument("--views", choices=("single", "multi"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a training config value (repeatable)")
+    parser.add_argument("--json", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
     parser = argparse.ArgumentParser(prog="graspq", description=__doc__.splitlines()[0])
@@ -366,14 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_train = bench.add_parser("train", help="updates/s and env steps/s while training")
     bench_train.add_argument("--seconds", type=float, default=30.0)
-    bench_train.add_argument("--config", type=Path, help="training config")
-    bench_train.add_argument("--env-config", type=Path)
-    bench_train.add_argument("--learner", choices=("qlearning", "dqn", "ddqn"))
-    bench_train.add_argument("--views", choices=("single", "multi"))
-    bench_train.add_argument("--seed", type=int)
-    bench_train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                             help="override a training config value (repeatable)")
-    bench_train.add_argument("--json", action="store_true")
+    _add_training_source(bench_train, ("qlearning", "dqn", "ddqn"))
     bench_train.set_defaults(handler=_cmd_bench_train)
 
     bench_actors = bench.add_parser("actors", help="env steps/s and updates/s in one "
@@ -383,14 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_actors.add_argument("--actors", type=int, nargs="+", default=[1, 2],
                               help="actor counts to measure; the first is the baseline")
     bench_actors.add_argument("--ray", default="local", metavar="ADDRESS")
-    bench_actors.add_argument("--config", type=Path, help="training config")
-    bench_actors.add_argument("--env-config", type=Path)
-    bench_actors.add_argument("--learner", choices=("dqn", "ddqn"))
-    bench_actors.add_argument("--views", choices=("single", "multi"))
-    bench_actors.add_argument("--seed", type=int)
-    bench_actors.add_argument("--set", action="append", metavar="KEY=VALUE",
-                              help="override a training config value (repeatable)")
-    bench_actors.add_argument("--json", action="store_true")
+    _add_training_source(bench_actors, ("dqn", "ddqn"))
     bench_actors.set_defaults(handler=_cmd_bench_actors)
 
     bench_demos = bench.add_parser("demos", help="demonstration episodes/s in one process "
