@@ -70,7 +70,6 @@ class ActorPool:
         self._failures = [0] * count
         self._weights: Any = None
         self.version = 0
-        self.dropped = 0  # episodes lost to a raising scene (never half-learned)
         self.actors = [remote.remote(training, env_config, index) for index in range(count)]
         try:  # wait until every scene is built: a broken worker fails here, not mid-run
             ray.get([actor.pid.remote() for actor in self.actors])
@@ -122,7 +121,6 @@ class ActorPool:
         return episode
 
     def _fail(self, actor: int, task: EpisodeTask, why: str) -> None:
-        self.dropped += 1
         self._failures[actor] += 1
         self._log(f"actor {actor}: episode {task.index} dropped whole, {why}")
         if self._failures[actor] >= _MAX_FAILURES_IN_A_ROW:

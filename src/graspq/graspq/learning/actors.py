@@ -50,7 +50,6 @@ class ActorEpisode:
     truncated: bool
     outcome: str
     object: str
-    pid: int
 
     @property
     def steps(self) -> int:
@@ -107,8 +106,7 @@ class EpisodeWorker:
             actions.append(int(action))
             rewards.append(float(reward))
         return ActorEpisode(task, self.actor, observations, actions, rewards, labels,
-                            bool(terminated), bool(truncated), info["outcome"], info["object"],
-                            os.getpid())
+                            bool(terminated), bool(truncated), info["outcome"], info["object"])
 
     def close(self) -> None:
         self.env.close()
