@@ -33,6 +33,7 @@ class EpisodeTask:
     epsilon: float
     rng_seed: tuple[int, ...]
     weights_version: int  # the weights the episode must act with
+    reset_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the curriculum's
 
 
 @dataclasses.dataclass
@@ -94,7 +95,7 @@ class EpisodeWorker:
             self.agent.online.load_state_dict(weights)
             self.weights_version = task.weights_version
         rng = np.random.default_rng(task.rng_seed)
-        obs, info = self.env.reset(seed=task.env_seed)
+        obs, info = self.env.reset(seed=task.env_seed, options=task.reset_options)
         observations, actions, rewards, labels = [obs], [], [], []
         terminated = truncated = False
         while not (terminated or truncated):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from graspq.actions import stored_revisit_window
+from graspq.legacy import LEGACY_ENV_VALUES, fill_legacy_values
 
 CHECKPOINT_FORMAT = 1
 KEEP_CHECKPOINTS = 2
@@ -30,13 +31,18 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 
 # Training keys added after the first checkpoints were written, with the value that reproduces
 # how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
-# options were off; one generator drove every demonstration's noise, in one process; the first
-# fingertip-feature runs used 0.1 m units; updates ran in float32). Loading fills them in, so
-# older runs still evaluate, export and resume.
+# options and the curriculum were off; one generator drove every demonstration's noise, in one
+# process; the first fingertip-feature runs used 0.1 m units; updates ran in float32). Loading
+# fills them in, so older runs still evaluate, export and resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "actors.epsilon_alpha": 0.0,
                                           "actors.replay_ratio": 1.0,
                                           "actors.sync_episodes": 1,
+                                          "curriculum.first_spawn_half_xy_m": 0.0,
+                                          "curriculum.first_start_height_above_table_m": 0.15,
+                                          "curriculum.promote_success": 0.5,
+                                          "curriculum.stages": 0,
+                                          "curriculum.window": 100,
                                           "demo_epsilon": 0.0,
                                           "demo_noise_per_episode": False,
                                           "demo_unturned_branches": False,
@@ -151,6 +157,8 @@ def load_checkpoint(path: Path) -> dict:
                               f"reads format {CHECKPOINT_FORMAT}")
     if isinstance(payload["training_config"], dict):
         _migrate_training_mapping(payload["training_config"])
+    if isinstance(payload["env_config"], dict):
+        fill_legacy_values(payload["env_config"], LEGACY_ENV_VALUES)
     payload["path"] = str(path)
     return payload
 
@@ -161,14 +169,7 @@ def _migrate_training_mapping(config: dict) -> None:
     if "block_reversal" in config:  # a bool until the revisit window generalised it
         config.setdefault("revisit_window", stored_revisit_window(config))
         del config["block_reversal"]
-    for dotted, value in LEGACY_TRAINING_VALUES.items():
-        *sections, key = dotted.split(".")
-        node: Any = config
-        for section in sections:
-            # A section added since (actors) comes in whole.
-            node = node.setdefault(section, {}) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.setdefault(key, value)
+    fill_legacy_values(config, LEGACY_TRAINING_VALUES)
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

@@ -77,6 +77,27 @@ class ActorsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CurriculumConfig:
+    """A curriculum on the spawn range and the start height (training episodes only;
+    evaluations always run the full task). See :mod:`graspq.learning.curriculum`."""
+
+    stages: int = param(0, "stages from the first (easiest) to the full task; 0 = off", ge=0,
+                        le=20)
+    first_spawn_half_xy_m: float = param(
+        0.0, "objects spawn within this half width of the workspace centre in the first "
+        "stage; each stage widens it evenly to the scene's spawn_half_xy_m", unit="m", ge=0.0,
+        le=0.25)
+    first_start_height_above_table_m: float = param(
+        0.15, "fingertip start height in the first stage; each stage moves it evenly to the "
+        "scene's start_height_above_table_m", unit="m", gt=0.0, le=0.5)
+    promote_success: float = param(
+        0.5, "success rate of the stage's last `window` training episodes that moves the "
+        "curriculum to the next stage", gt=0.0, le=1.0)
+    window: int = param(100, "training episodes a stage's success rate is measured over (a "
+                        "stage lasts at least this long)", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """Everything ``graspq train`` needs beyond the env config."""
 
@@ -156,6 +177,8 @@ class TrainingConfig:
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
     network: NetworkConfig = section(NetworkConfig, "network widths")
     actors: ActorsConfig = section(ActorsConfig, "parallel actors (graspq train --actors N)")
+    curriculum: CurriculumConfig = section(CurriculumConfig, "curriculum on the spawn range "
+                                           "and the start height (training episodes only)")
     eval_every: int = param(100, "episodes between greedy evaluations", ge=1)
     eval_episodes: int = param(30, "episodes per evaluation, cycling cube/sphere/cylinder",
                                ge=1)

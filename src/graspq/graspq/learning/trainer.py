@@ -24,7 +24,7 @@ import torch
 
 import graspq
 from graspq.actions import NUM_ACTIONS, Action, GreedyChooser
-from graspq.config import dump_yaml, to_mapping
+from graspq.config import ConfigError, dump_yaml, to_mapping
 from graspq.learning.actor_pool import LOCAL, ActorPool
 from graspq.learning.actors import EpisodeTask, actor_epsilon
 from graspq.learning.agent import QAgent, single_transition_batch
@@ -43,6 +43,7 @@ from graspq.learning.collector import (
     collect_training_episode,
     evaluate_collected,
 )
+from graspq.learning.curriculum import Curriculum
 from graspq.learning.demo_workers import DemoEpisode, DemoStyle, record_demonstrations
 from graspq.learning.demonstrations import (
     demo_capacity,
@@ -61,6 +62,8 @@ from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
 
 TRAIN_COLUMNS = ("episode", "env_steps", "updates", "steps", "return", "outcome", "object",
                  "epsilon", "loss", "success_rate_100", "steps_per_s", "wall_s")
+CURRICULUM_COLUMNS = ("episode", "env_steps", "stage", "spawn_half_xy_m",
+                      "start_height_above_table_m")
 EVAL_COLUMNS = ("episode", "env_steps", "success_rate", *OBJECT_TYPES, "mean_steps",
                 "mean_steps_to_success", "mean_return")
 _DEMO_SEED_OFFSET = 1 << 19  # demonstration episodes use seeds no training episode uses
@@ -211,6 +214,9 @@ class Trainer:
             check_collectable(training)
         if actors < 1:
             raise ValueError(f"--actors must be at least 1, got {actors}")
+        if collector is not None and training.curriculum.stages:
+            raise ConfigError("curriculum.stages", "places objects and the start pose in the "
+                              "embedded scene, which a robot backend does not do: set it to 0")
         if actors > 1 and (collector is not None or training.learner == "qlearning"):
             raise ValueError("--actors > 1 needs a replay learner (dqn, ddqn) on the "
                              "embedded scene: the qlearning baseline learns from its latest "
@@ -242,6 +248,7 @@ class Trainer:
         self.teacher = (OraclePolicy(self.env)
                         if training.expert_labels or training.pose_loss_weight > 0 else None)
         self.rng = np.random.default_rng(training.seed)
+        self.curriculum = Curriculum(training.curriculum, env_config.scene)
         self.episode = 0  # completed training episodes
         self.env_steps = 0
         # Episode seeds handed out: with actors the episodes in flight run ahead of those
@@ -303,6 +310,8 @@ class Trainer:
         self.next_dispatch = int(payload.get("next_dispatch", self.episode))
         self.seed_shift = self.next_dispatch - self.episode
         self.update_credit = float(payload.get("update_credit", 0.0))
+        if "curriculum" in payload:  # absent before the curriculum: it was off
+            self.curriculum.load_state_dict(payload["curriculum"])
         # Checkpoints from before the precision key trained in float32.
         trained_in = payload.get("precision", "fp32")
         if trained_in != self.agent.precision:
@@ -311,6 +320,7 @@ class Trainer:
                      "uninterrupted one")
         self._truncate_log("train.csv", self.episode)
         self._truncate_log("eval.csv", self.episode)
+        self._truncate_log("curriculum.csv", self.episode)
         self.log(f"resumed {self.run_dir} at episode {self.episode} "
                  f"({self.env_steps} env steps, {self.agent.updates} updates)")
 
@@ -337,6 +347,7 @@ class Trainer:
             "next_dispatch": (self.next_dispatch if self.pool is not None
                               else self.episode + self.seed_shift),
             "update_credit": self.update_credit,
+            "curriculum": self.curriculum.state_dict(),
         }
 
     # ------------------------------------------------------------------ logs
@@ -354,7 +365,8 @@ class Trainer:
         if not path.exists():
             return
         kept = [row for row in read_log(path) if int(row["episode"]) <= episode]
-        columns = TRAIN_COLUMNS if name == "train.csv" else EVAL_COLUMNS
+        columns = {"train.csv": TRAIN_COLUMNS, "eval.csv": EVAL_COLUMNS,
+                   "curriculum.csv": CURRICULUM_COLUMNS}[name]
         with open(path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, columns)
             writer.writeheader()
@@ -518,7 +530,8 @@ class Trainer:
             return self._run_actor_episode()
         cfg = self.training
         epsilon = cfg.exploration.epsilon(self.episode)
-        obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode + self.seed_shift))
+        obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode + self.seed_shift),
+                                   options=self.curriculum.reset_options())
         total, steps, done = 0.0, 0, False
         losses = _EpisodeLosses()
         while not done:
@@ -541,7 +554,7 @@ class Trainer:
         epsilon = actor_epsilon(cfg.exploration.epsilon(self.episode), actor,
                                 self.pool.count, cfg.actors.epsilon_alpha)
         return EpisodeTask(index, episode_seed(cfg.seed, index), epsilon, (cfg.seed, index),
-                           self.pool.version)
+                           self.pool.version, self.curriculum.reset_options())
 
     def _run_actor_episode(self) -> EpisodeStats:
         """The next episode an actor finishes (every idle actor is given one first), learnt
@@ -599,6 +612,8 @@ class Trainer:
         with timer.phase("pretraining"):
             self._pretrain()
         self._start_actors()
+        if self.curriculum.enabled and self.episode == 0:
+            self._log_curriculum()
         last_eval: dict[str, Any] = {}
         with _StopRequest() as stop:
             while self.episode < cfg.episodes and not stop.requested:
@@ -610,6 +625,8 @@ class Trainer:
                 self.episode += 1
                 self.recent_outcomes.append(stats.outcome)
                 row = self._log_episode(stats, elapsed)
+                if self.curriculum.record(stats.outcome == "success"):
+                    self._log_curriculum()
                 if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
                     with timer.phase("evaluations"):
                         last_eval = self._evaluate()
@@ -648,6 +665,17 @@ class Trainer:
         for name, value in stats.loss_parts.items():
             writer.add_scalar(f"losses/{name}", value, self.episode)
         return row
+
+    def _log_curriculum(self) -> None:
+        """A stage begins: the log, curriculum.csv and TensorBoard say where and when."""
+        curriculum = self.curriculum
+        self.log(f"episode {self.episode}: {curriculum.describe()}")
+        self._append("curriculum.csv", CURRICULUM_COLUMNS, {
+            "episode": self.episode, "env_steps": self.env_steps, "stage": curriculum.stage,
+            "spawn_half_xy_m": round(curriculum.spawn_half_xy_m(), 6),
+            "start_height_above_table_m": round(curriculum.start_height_above_table_m(), 6)})
+        self._tensorboard().add_scalar("charts/curriculum_stage", curriculum.stage,
+                                       self.episode)
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.training

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graspq.actions import Action, stored_revisit_window
+from graspq.legacy import LEGACY_ENV_VALUES, fill_legacy_values
 from graspq.observation import JOINT_NAMES, MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 
 if TYPE_CHECKING:  # the runtime stays importable without gymnasium's import cost
@@ -99,7 +100,8 @@ def action_table(env_config: EnvConfig) -> dict[str, Any]:
     """The discrete actions the Q-values index, with the step sizes that give them meaning."""
     return {"names": [action.name for action in Action],
             "translation_step_m": env_config.actions.translation_step_m,
-            "yaw_step_deg": env_config.actions.yaw_step_deg}
+            "yaw_step_deg": env_config.actions.yaw_step_deg,
+            "close_mode": env_config.actions.close_mode}
 
 
 def depth_table(env_config: EnvConfig) -> dict[str, Any]:
@@ -155,6 +157,7 @@ def stored_env_config(path: str | Path) -> EnvConfig:
     if not isinstance(mapping, dict):
         raise ValueError(f"{path}: " + ("; ".join(problems) or f"{ENV_CONFIG_KEY} is not a "
                                         "JSON object") + " (not a GraspQ policy file?)")
+    fill_legacy_values(mapping, LEGACY_ENV_VALUES)
     return from_mapping(EnvConfig, mapping)
 
 
@@ -197,7 +200,9 @@ def metadata_differences(metadata: Mapping[str, str], env_config: EnvConfig,
     actions = _json(metadata, ACTIONS_KEY, problems)
     if isinstance(actions, dict):
         expected = action_table(env_config)
-        for key in ("names", "translation_step_m", "yaw_step_deg"):
+        # Files from before the descend close closed in place.
+        actions.setdefault("close_mode", LEGACY_ENV_VALUES["actions.close_mode"])
+        for key in ("names", "translation_step_m", "yaw_step_deg", "close_mode"):
             if _differs(actions.get(key), expected[key]):
                 label = "actions" if key == "names" else key
                 problems.append(f"{label}: policy {actions.get(key)}, config {expected[key]}")

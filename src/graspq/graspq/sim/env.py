@@ -4,7 +4,8 @@ Observation (the paper's I^o, I^w, M; see :mod:`graspq.observation`), nine discr
 (:class:`graspq.actions.Action`), and the paper's rewards (:mod:`graspq.rewards`). A move
 goes through damped-least-squares IK with the gripper pointing down; one that cannot be
 executed (outside the workspace box or yaw range, joint limit, IK not converging) leaves the
-arm where it is. CLOSE closes the gripper, lifts, judges the grasp and ends the episode.
+arm where it is. CLOSE closes the gripper (first descending to the table with
+``actions.close_mode: descend``), lifts, judges the grasp and ends the episode.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from graspq.rewards import Outcome, step_reward
 from graspq.sim.cameras import CameraRig
 from graspq.sim.grasp_motion import (
     CONTACT_CHECK_EVERY,
+    HOME_SEED,
     LIFT_HOLD_S,
+    descent_steps,
+    descent_waypoints,
     home_joints,
     home_position,
     judge_grasp,
@@ -43,6 +47,7 @@ from graspq.sim.settings import EnvConfig
 from graspq.sim.viewer import camera_panel
 
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
+_RESET_OPTIONS = {"object", "object_pose", "spawn_half_xy_m", "start_height_above_table_m"}
 
 
 @dataclasses.dataclass
@@ -58,7 +63,9 @@ class BaxterGraspEnv(gymnasium.Env):
     """Baxter's right arm grasping one random object from a table. See the module docstring.
 
     ``reset(options=...)`` accepts ``{"object": "cube" | "sphere" | "cylinder"}`` and
-    ``{"object_pose": (x, y, yaw)}`` to fix what the seed would otherwise draw.
+    ``{"object_pose": (x, y, yaw)}`` to fix what the seed would otherwise draw, and (a
+    training curriculum's) ``{"spawn_half_xy_m": m}`` to narrow the spawn square and
+    ``{"start_height_above_table_m": m}`` to start the fingertip at another height.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -78,6 +85,7 @@ class BaxterGraspEnv(gymnasium.Env):
         self._start_yaw = math.radians(self.config.scene.start_yaw_deg)
         self._home_position = home_position(self.config)
         self._home_joints = home_joints(self.ik, self.config)
+        self._start_joints: dict[float, np.ndarray] = {}  # other start heights' poses
         self.action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
         self.observation_space = self._make_observation_space()
         self._command: _Command | None = None
@@ -113,26 +121,50 @@ class BaxterGraspEnv(gymnasium.Env):
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:
         super().reset(seed=seed)
         options = options or {}
-        unknown = set(options) - {"object", "object_pose"}
+        unknown = set(options) - _RESET_OPTIONS
         if unknown:
             raise ValueError(f"unknown reset option(s) {sorted(unknown)}")
+        spawn_half = options.get("spawn_half_xy_m")
+        if spawn_half is not None and not 0.0 <= spawn_half <= self.config.scene.spawn_half_xy_m:
+            raise ValueError(f"reset option spawn_half_xy_m must lie in [0, "
+                             f"{self.config.scene.spawn_half_xy_m}] m, got {spawn_half!r}")
+        start_position, start_joints = self._start_pose(
+            options.get("start_height_above_table_m"))
         self._object = draw_object(self.config, self.np_random, options.get("object"),
-                                   options.get("object_pose"))
+                                   options.get("object_pose"), spawn_half)
         model, data = self.model, self.data
         shape_object(self.scene, data, self._object)
         mujoco.mj_resetData(model, data)
-        data.qpos[self.scene.arm_qpos_adr] = self._home_joints
-        data.ctrl[self.scene.arm_actuators] = self._home_joints
+        data.qpos[self.scene.arm_qpos_adr] = start_joints
+        data.ctrl[self.scene.arm_actuators] = start_joints
         data.qpos[self.scene.finger_qpos_adr] = FINGER_STROKE_M
         data.ctrl[self.scene.finger_actuators] = FINGER_STROKE_M
         place_object(self.scene, data, self._object)
         settle = round(self.config.physics.settle_duration_s / self.config.physics.timestep_s)
         if settle:
             mujoco.mj_step(model, data, nstep=settle)
-        self._command = _Command(self._home_position.copy(), 0.0, self._home_joints.copy())
+        self._command = _Command(start_position, 0.0, start_joints.copy())
         self._steps = 0
         self._observation = self._observe()
         return self._observation, self._info(Outcome.RUNNING, executed=True)
+
+    def _start_pose(self, height: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Fingertip position (3,) m and joints (7,) rad of the episode's start: the home
+        pose, or the pose ``height`` m above the table over the workspace centre (solved
+        once per height, from the home pose's seed)."""
+        if height is None or height == self.config.scene.start_height_above_table_m:
+            return self._home_position.copy(), self._home_joints
+        position = np.array([*self._home_position[:2], self._table_z + height])
+        if not self.in_workspace(position):
+            raise ValueError("reset option start_height_above_table_m must lie inside the "
+                             f"workspace's z range, got {height!r}")
+        if height not in self._start_joints:
+            solution = self.ik.solve(HOME_SEED, position, self._start_yaw)
+            if not solution.converged:
+                raise ValueError(f"reset option start_height_above_table_m {height!r}: the "
+                                 "start pose is out of reach")
+            self._start_joints[height] = solution.joints
+        return position, self._start_joints[height]
 
     # ------------------------------------------------------------------------------- step
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
@@ -228,9 +260,11 @@ class BaxterGraspEnv(gymnasium.Env):
         """Close the gripper, lift, and judge the grasp as the paper does (Sec. IV-D)."""
         gripper, physics = self.config.gripper, self.config.physics
         data = self.data
+        touched = (self._descend() if self.config.actions.close_mode == "descend"
+                   else False)
         data.ctrl[self.scene.finger_actuators] = 0.0
         touched = self._simulate_watching_contact(round(gripper.close_duration_s /
-                                                        physics.timestep_s))
+                                                        physics.timestep_s), touched)
         command = self._command
         for targets, n in lift_schedule(self.ik, self.config, command.joints, command.position,
                                         command.yaw_offset):
@@ -238,6 +272,32 @@ class BaxterGraspEnv(gymnasium.Env):
             touched = self._simulate_watching_contact(n, touched)
         return self.judge_grasp(self._simulate_watching_contact(
             round(LIFT_HOLD_S / physics.timestep_s), touched))
+
+    def _descend(self) -> bool:
+        """The descend close's descent: lower the open gripper straight down to the lowest
+        height, waypoint by waypoint (:func:`descent_waypoints`), and stop where a finger
+        first touches the object. The close and the lift then start from where it stopped.
+        Returns whether a finger touched the object."""
+        command = self._command
+        for position, joints in descent_waypoints(self.ik, self.config, command.joints,
+                                                  command.position, command.yaw_offset):
+            steps = descent_steps(self.config, command.position[2], position[2])
+            for done in range(0, steps, CONTACT_CHECK_EVERY):
+                # Targets move at a steady speed (no ramp-and-hold per waypoint).
+                n = min(CONTACT_CHECK_EVERY, steps - done)
+                fraction = (done + n) / steps
+                self.data.ctrl[self.scene.arm_actuators] = (
+                    command.joints + fraction * (joints - command.joints))
+                if self._simulate_watching_contact(n):
+                    # Hold where the arm is now: the close and the lift start here.
+                    here = self.data.qpos[self.scene.arm_qpos_adr].copy()
+                    self.data.ctrl[self.scene.arm_actuators] = here
+                    fingertip = self.fingertip_position()
+                    self._command = _Command(np.array([*command.position[:2], fingertip[2]]),
+                                             command.yaw_offset, here)
+                    return True
+            command = self._command = _Command(position, command.yaw_offset, joints)
+        return False
 
     def judge_grasp(self, touched: bool) -> Outcome:
         """The paper's judge, on the state now: success if the gripper is not fully closed

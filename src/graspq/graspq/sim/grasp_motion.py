@@ -1,6 +1,7 @@
-"""The arm's part of the grasp action: the lift after the gripper closes.
+"""The arm's part of the grasp action: the descent before the gripper closes (the descend
+close) and the lift after it.
 
-The paper's grasp action closes the gripper, lifts and judges. The lift is written once here
+The paper's grasp action closes the gripper, lifts and judges. The path is written once here
 and used by the env (:meth:`graspq.sim.env.BaxterGraspEnv.close_and_judge`) and by the servo
 node, which sends it to a robot as a joint trajectory, so a grasp on a robot moves the arm
 exactly as a training step does.
@@ -69,6 +70,39 @@ def lift_schedule(ik: DownwardIK, config: EnvConfig, joints: np.ndarray,
         fraction = min(1.0, (i + CONTACT_CHECK_EVERY) / lift_steps)
         schedule.append((start + fraction * (goal - start), CONTACT_CHECK_EVERY))
     return schedule
+
+
+def descent_waypoints(ik: DownwardIK, config: EnvConfig, joints: np.ndarray,
+                      position: np.ndarray, yaw_offset: float
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The descend close's path (``actions.close_mode: descend``): ``(fingertip position (3,)
+    m, joint angles (7,) rad)`` waypoints straight down from ``position`` to the workspace's
+    lowest height, one ``translation_step_m`` apart (the last one shorter), each solved by IK
+    from the one before so the fingertip follows the vertical line. Empty when the gripper is
+    already at the lowest height; the path ends early where IK stops converging.
+    """
+    scene, step = config.scene, config.actions.translation_step_m
+    lowest = scene.table_top_z_m + scene.workspace_z_min_above_table_m
+    yaw = math.radians(scene.start_yaw_deg) + yaw_offset
+    waypoints: list[tuple[np.ndarray, np.ndarray]] = []
+    current = np.asarray(joints, dtype=float)
+    z = float(position[2])
+    while z > lowest + 1e-6:
+        z = max(lowest, z - step)
+        target = np.array([position[0], position[1], z])
+        solution = ik.solve(current, target, yaw)
+        if not solution.converged:
+            break
+        current = solution.joints
+        waypoints.append((target, current))
+    return waypoints
+
+
+def descent_steps(config: EnvConfig, start_z: float, end_z: float) -> int:
+    """Physics steps the descend close takes from height ``start_z`` to ``end_z`` (m) at
+    ``actions.descend_speed_m_s``."""
+    seconds = abs(start_z - end_z) / config.actions.descend_speed_m_s
+    return max(1, round(seconds / config.physics.timestep_s))
 
 
 def schedule_points(schedule: list[tuple[np.ndarray, int]],

@@ -39,8 +39,10 @@ class ObjectSpec:
 
 
 def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = None,
-                pose: tuple[float, float, float] | None = None) -> ObjectSpec:
-    """A random object; ``kind`` and ``pose`` (x, y, yaw) may be fixed by the caller."""
+                pose: tuple[float, float, float] | None = None,
+                spawn_half_xy_m: float | None = None) -> ObjectSpec:
+    """A random object; ``kind`` and ``pose`` (x, y, yaw) may be fixed by the caller, and
+    ``spawn_half_xy_m`` narrows the spawn square (default: the scene's)."""
     objects, scene = config.objects, config.scene
     kind = kind if kind is not None else str(rng.choice(objects.types))
     if kind == "cube":
@@ -60,7 +62,8 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
     rgba = (*colorsys.hsv_to_rgb(hue, saturation, value), 1.0)
     if pose is None:
         cx, cy = scene.workspace_center_xy_m
-        x, y = rng.uniform(-scene.spawn_half_xy_m, scene.spawn_half_xy_m, size=2) + (cx, cy)
+        half = scene.spawn_half_xy_m if spawn_half_xy_m is None else spawn_half_xy_m
+        x, y = rng.uniform(-half, half, size=2) + (cx, cy)
         pose = (float(x), float(y), float(rng.uniform(-np.pi, np.pi)))
     return ObjectSpec(kind, tuple(float(h) for h in half_size), float(mass), float(friction),
                       tuple(float(c) for c in rgba), *pose)

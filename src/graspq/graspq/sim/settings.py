@@ -15,6 +15,7 @@ from graspq.config import ConfigError, param, section
 from graspq.rewards import RewardConfig
 
 OBJECT_TYPES = ("cube", "sphere", "cylinder")
+CLOSE_MODES = ("in_place", "descend")
 ENV_NODE_NAME = "graspq_env"
 
 
@@ -141,11 +142,18 @@ class ObjectConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ActionConfig:
-    """Step sizes of the discrete end-effector moves."""
+    """Step sizes of the discrete end-effector moves and what the grasp action does."""
 
     translation_step_m: float = param(0.01, "size of one x/y/z move", unit="m",
                                       gt=0.0, le=0.1)
     yaw_step_deg: float = param(15.0, "size of one yaw turn", unit="deg", gt=0.0, le=90.0)
+    close_mode: str = param(
+        "in_place", "what CLOSE does before closing: in_place closes where the gripper is; "
+        "descend first lowers it straight down to the workspace's lowest height, stopping at "
+        "the first finger contact with the object (the paper's reading: the agent chooses "
+        "where and at what yaw, not how far down)", choices=CLOSE_MODES)
+    descend_speed_m_s: float = param(0.1, "fingertip speed of the descend close's descent",
+                                     unit="m/s", gt=0.0, le=0.5)
 
 
 @dataclasses.dataclass(frozen=True)
