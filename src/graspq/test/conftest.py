@@ -47,8 +47,9 @@ def train_run():
 def drive_robot():
     """``drive_robot(robot, runtime, seed, latency_s=0.0) -> (outcome, actions)``: one
     episode of a :class:`graspq.sim.robot.SimRobot` run by a servo runtime the way the ROS
-    nodes run it (frames delivered in time order, moves as joint trajectories, the grasp
-    closed by the gripper, lifted by the runtime's lift trajectory, judged by the robot)."""
+    nodes run it (frames delivered in time order, moves as joint trajectories, the descend
+    close's descent as the runtime's trajectory, the grasp closed by the gripper, lifted by
+    the runtime's lift trajectory, judged by the robot)."""
     import dataclasses
     import heapq
 
@@ -69,7 +70,7 @@ def drive_robot():
         runtime.reset(robot.home_joints, start)
         pending = []  # (delivery time, order, frame)
         order = 0
-        grasp = None  # (CLOSE command, judge time)
+        grasp = None  # [CLOSE command, judge time, time to close the gripper]
         actions = []
         t = start
         while runtime.state not in (ServoState.DONE, ServoState.ESTOPPED):
@@ -95,9 +96,16 @@ def drive_robot():
                 if command.kind is CommandKind.MOVE:
                     robot.follow([(command.duration_s, command.joints)], t + latency_s)
                 elif command.kind is CommandKind.CLOSE:
-                    robot.command_gripper(True, command.gripper_force_n)
-                    grasp = [command, None]
-            if grasp is not None and grasp[1] is None and robot.gripper_result() is not None:
+                    # The descend close goes down first, then closes (in place: at once).
+                    descent, duration = runtime.descent_trajectory(command)
+                    if descent:
+                        robot.follow(descent, t + latency_s)
+                    grasp = [command, None, t + latency_s + duration]
+            if grasp is not None and grasp[2] is not None and t >= grasp[2] - 1e-9:
+                robot.command_gripper(True, grasp[0].gripper_force_n)
+                grasp[2] = None
+            if grasp is not None and grasp[2] is None and grasp[1] is None \
+                    and robot.gripper_result() is not None:
                 points, judge_after = runtime.lift_trajectory(grasp[0])
                 robot.follow(points, t)
                 grasp[1] = t + judge_after

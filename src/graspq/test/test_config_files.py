@@ -10,6 +10,7 @@ from graspq.config import apply_overrides, dump_yaml, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 FILES = {"env.yaml": "env", "training.yaml": "training", "training_demos.yaml": "training",
+         "env_reward_only.yaml": "env", "training_reward_only.yaml": "training",
          "servo.yaml": "servo"}
 
 

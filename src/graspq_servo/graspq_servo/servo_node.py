@@ -415,6 +415,9 @@ class ServoNode(LifecycleNode):
             self._runtime.tick(now)
             grasp = self._grasp
         self._publish_status_on_change(now)
+        if grasp is not None and grasp.get("close_at") is not None and now >= grasp["close_at"]:
+            grasp["close_at"] = None
+            self._close_gripper(grasp["command"])
         if grasp is not None and grasp.get("judge_at") is not None and now >= grasp["judge_at"]:
             grasp["judge_at"] = None
             self._judge(grasp)
@@ -427,8 +430,15 @@ class ServoNode(LifecycleNode):
         if command.kind is CommandKind.MOVE:
             self._publish_trajectory([(command.duration_s, command.joints)], now)
         elif command.kind is CommandKind.CLOSE:
-            self._grasp = {"command": command, "judge_at": None}
-            self._close_gripper(command)
+            # The descend close goes down first; the watchdog closes the gripper once the
+            # descent is over (in place: now).
+            descent, duration = self._runtime.descent_trajectory(command)
+            self._grasp = {"command": command, "judge_at": None, "close_at": None}
+            if descent:
+                self._publish_trajectory(descent, now)
+                self._grasp["close_at"] = now + duration
+            else:
+                self._close_gripper(command)
         else:  # STOP: hold where the arm is measured to be
             if self._motor is not None and np.all(np.isfinite(self._motor[:7])):
                 self._publish_trajectory([(0.0, self._motor[:7])], now)

@@ -17,7 +17,8 @@ current time, and answers with arm and gripper commands. Per synchronised set
    clamps (:mod:`graspq.servo.safety`) and go out as a :class:`ServoCommand` ``MOVE`` to be
    reached over the trained move duration. Frames stamped before the move's end are gated
    out, so the next decision sees its result, as a training step does;
-4. ``CLOSE``: a gripper command; the executor closes, lifts, judges and reports the outcome
+4. ``CLOSE``: a gripper command; the executor descends first with the descend close
+   (:meth:`ServoRuntime.descent_trajectory`), closes, lifts, judges and reports the outcome
    (:meth:`ServoRuntime.report_outcome`), which ends the episode.
 
 Rewards come from :func:`graspq.rewards.step_reward` with the env config's reward terms, so an
@@ -50,6 +51,8 @@ from graspq.servo.settings import ServoConfig
 from graspq.servo.sync import ApproximateTimeSync, Frame, PushStatus, SyncSet
 from graspq.sim.grasp_motion import (
     LIFT_HOLD_S,
+    descent_steps,
+    descent_waypoints,
     home_joints,
     home_position,
     lift_schedule,
@@ -654,14 +657,44 @@ class ServoRuntime:
         (a robot is sent there before :meth:`reset`)."""
         return home_joints(self._ik, self.env_config)
 
+    def descent_trajectory(self, command: ServoCommand
+                           ) -> tuple[list[tuple[float, np.ndarray]], float]:
+        """The descent that comes before a CLOSE closes the gripper (``actions.close_mode:
+        descend``), as the env descends: trajectory points ``(time from start s, joints (7,)
+        rad)`` straight down to the workspace's lowest height at ``descend_speed_m_s``, and
+        its duration (s). Empty and 0 with the in-place close. The env also stops at the
+        first finger contact; a robot's trajectory runs to the lowest height (the lowest
+        height clears the table; the arm's own collision detection covers the rest)."""
+        points, t, z = [], 0.0, float(command.position_m[2])
+        for position, joints in self._descent(command):
+            t += descent_steps(self.env_config, z, position[2]) * \
+                self.env_config.physics.timestep_s
+            z = float(position[2])
+            points.append((t, joints))
+        return points, t
+
+    def _descent(self, command: ServoCommand) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The descend close's waypoints (position, joints) for a CLOSE; none in place."""
+        if command.kind is not CommandKind.CLOSE:
+            raise ValueError(f"only a CLOSE descends, got {command.kind.value}")
+        if self.env_config.actions.close_mode != "descend":
+            return []
+        return descent_waypoints(self._ik, self.env_config, command.joints,
+                                 command.position_m, command.yaw_offset_rad)
+
     def lift_trajectory(self, command: ServoCommand) -> tuple[list[tuple[float, np.ndarray]],
                                                                float]:
         """The lift that follows a CLOSE once the gripper has closed, as the env lifts:
         trajectory points ``(time from start s, joints (7,) rad)``, and the time (s from the
-        lift's start) at which the grasp is judged (the lift plus its hold)."""
+        lift's start) at which the grasp is judged (the lift plus its hold). After a
+        descent (:meth:`descent_trajectory`) it lifts from the descent's end."""
         if command.kind is not CommandKind.CLOSE:
             raise ValueError(f"only a CLOSE is followed by a lift, got {command.kind.value}")
-        schedule = lift_schedule(self._ik, self.env_config, command.joints, command.position_m,
+        joints, position = command.joints, command.position_m
+        descent = self._descent(command)
+        if descent:
+            position, joints = descent[-1]
+        schedule = lift_schedule(self._ik, self.env_config, joints, position,
                                  command.yaw_offset_rad)
         dt = self.env_config.physics.timestep_s
         return (schedule_points(schedule, dt), schedule_duration_s(schedule, dt) + LIFT_HOLD_S)

@@ -1,0 +1,128 @@
+"""The training curriculum: its stages, promotion, state, and a real training run."""
+
+import csv
+import dataclasses
+
+import pytest
+
+from graspq.config import ConfigError
+from graspq.learning.curriculum import Curriculum
+from graspq.learning.settings import (
+    CurriculumConfig,
+    ExplorationConfig,
+    NetworkConfig,
+    TrainingConfig,
+)
+from graspq.learning.trainer import Trainer
+from graspq.sim.settings import CameraConfig, EnvConfig, SceneConfig
+
+SCENE = SceneConfig()
+TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=12)
+TINY = TrainingConfig(
+    learner="ddqn", episodes=4, seed=3, batch_size=8, replay_capacity=400, learning_starts=8,
+    target_update_every=3, eval_every=2, eval_episodes=3, checkpoint_every=2, torch_threads=1,
+    exploration=ExplorationConfig(epsilon_decay_episodes=4),
+    network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8))
+
+
+def test_stages_widen_evenly_to_the_full_task():
+    curriculum = Curriculum(CurriculumConfig(stages=3, first_spawn_half_xy_m=0.0,
+                                             first_start_height_above_table_m=0.06,
+                                             window=2, promote_success=0.5), SCENE)
+    seen = []
+    while not curriculum.final:
+        seen.append(curriculum.reset_options())
+        assert curriculum.record(True) is False  # a stage lasts at least a window
+        assert curriculum.record(True) is True
+    assert [o["spawn_half_xy_m"] for o in seen] == pytest.approx([0.0, 0.03, 0.06])
+    assert [o["start_height_above_table_m"] for o in seen] == pytest.approx([0.06, 0.09, 0.12])
+    assert curriculum.reset_options() == {}  # the full task: the scene's own values
+    assert curriculum.record(True) is False
+
+
+def test_promotion_needs_the_success_rate_over_the_window():
+    curriculum = Curriculum(CurriculumConfig(stages=2, window=4, promote_success=0.75), SCENE)
+    for outcome in (True, False, True, False, True, False, True):  # 2 of the last 4
+        assert not curriculum.record(outcome)
+    assert curriculum.stage == 0
+    assert curriculum.record(True)  # T, F, T, T: 3 of 4
+    assert curriculum.stage == 1
+
+
+def test_off_is_the_full_task():
+    curriculum = Curriculum(CurriculumConfig(stages=0), SCENE)
+    assert not curriculum.enabled and curriculum.final
+    assert curriculum.reset_options() == {} and not curriculum.record(True)
+
+
+def test_state_round_trips():
+    config = CurriculumConfig(stages=4, window=3)
+    first = Curriculum(config, SCENE)
+    for outcome in (True, True, True, False, True):
+        first.record(outcome)
+    second = Curriculum(config, SCENE)
+    second.load_state_dict(first.state_dict())
+    assert second.state_dict() == first.state_dict() == {"stage": 1, "outcomes": [False, True]}
+    assert second.record(True) == first.record(True)
+
+
+@pytest.mark.parametrize(("config", "match"), [
+    (CurriculumConfig(first_spawn_half_xy_m=0.2), "first_spawn_half_xy_m"),
+    (CurriculumConfig(first_start_height_above_table_m=0.4), "first_start_height"),
+])
+def test_a_first_stage_outside_the_scene_is_refused_by_name(config, match):
+    with pytest.raises(ValueError, match=match):
+        Curriculum(config, SCENE)
+
+
+def test_training_follows_the_curriculum_and_resumes_at_its_stage(tmp_path):
+    # Objects right under the start pose and the descend close: random closes lift some.
+    env = dataclasses.replace(TINY_ENV, actions=dataclasses.replace(
+        TINY_ENV.actions, close_mode="descend"))
+    config = dataclasses.replace(
+        TINY, episodes=10, checkpoint_every=5, eval_every=10, eval_episodes=1,
+        curriculum=CurriculumConfig(stages=3, window=1, promote_success=1.0))
+
+    def train(run, **kwargs):
+        trainer = Trainer(config, env, run, log=lambda line: None, **kwargs)
+        try:
+            trainer.run()
+        finally:
+            trainer.close()
+        return trainer
+
+    whole = tmp_path / "whole"
+    train(whole)
+    outcomes = [row["outcome"] for row in _csv(whole / "train.csv")]
+    # window 1, promote at 100 %: each success before the last stage starts the next one.
+    expected, stage = [("0", "0")], 0
+    for episode, outcome in enumerate(outcomes, start=1):
+        if outcome == "success" and stage < 3:
+            stage += 1
+            expected.append((str(episode), str(stage)))
+    assert len(expected) > 1, "no success in this run: the test needs another seed"
+    rows = _csv(whole / "curriculum.csv")
+    assert [(row["episode"], row["stage"]) for row in rows] == expected
+    assert [float(row["spawn_half_xy_m"]) for row in rows] == pytest.approx(
+        [0.03 * int(s) for _, s in expected])
+    # Stopped and resumed, the run goes through the same stages at the same episodes.
+    split = tmp_path / "split"
+    trainer = Trainer(config, env, split, log=lambda line: None)
+    trainer.training = dataclasses.replace(config, episodes=5)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    train(split, resume=True)
+    assert _csv(split / "curriculum.csv") == rows
+
+
+def _csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_robot_backend_refuses_the_curriculum(tmp_path):
+    config = dataclasses.replace(TINY, curriculum=CurriculumConfig(stages=2))
+    with pytest.raises(ConfigError, match="curriculum.stages"):
+        Trainer(config, TINY_ENV, tmp_path / "run", collector=object())
