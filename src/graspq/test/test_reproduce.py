@@ -63,3 +63,20 @@ def test_qlearning_cell_resets_the_replay_recipe_to_the_baseline():
     # Settings every learner shares stay the recipe's, or the override's.
     assert baseline.learning_rate == 0.001 and baseline.network == recipe.network
     assert reproduce.applicable(["n_step=5"], "ddqn") == ["n_step=5"]
+
+
+def test_a_cell_trains_and_evaluates_on_the_given_scene(tmp_path):
+    from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
+
+    config = tmp_path / "training.yaml"
+    config.write_text(dump_yaml(TINY, TRAINING_NODE_NAME))
+    scene = apply_overrides(EnvConfig(), ["actions.close_mode=descend",
+                                          "camera.image_size=32", "max_steps=8"])
+    env_config = tmp_path / "env.yaml"
+    env_config.write_text(dump_yaml(scene, ENV_NODE_NAME))
+    final = reproduce.train_and_evaluate(tmp_path / "runs", config, "ddqn", "multi", 0, 1, [],
+                                         eval_episodes=3, env_config=env_config)
+    assert final["episodes"] == 3 and final["episodes_trained"] == 1
+    run = tmp_path / "runs" / "ddqn-multi-s0"
+    assert "--env-config" in (run / "train.log").read_text()
+    assert load_config(EnvConfig, run / "env.yaml", ENV_NODE_NAME) == scene

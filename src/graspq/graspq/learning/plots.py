@@ -57,11 +57,19 @@ def plot_runs(run_dirs: list[Path], out_dir: Path, window: int = 100) -> list[Pa
             success_ax.plot([int(r["episode"]) for r in evals],
                             [float(r["success_rate"]) for r in evals], "o--",
                             color=line.get_color(), label=f"{label} (greedy eval)")
-        steps_ax.plot(episodes, _rolling(steps, window), color=line.get_color(), label=label)
+        # The paper's Fig. 5 plots steps to success: the length of the successful episodes.
+        succeeded = success.astype(bool)
+        steps_ax.plot(episodes[succeeded], _rolling(steps[succeeded], window),
+                      color=line.get_color(), label=label)
+        eval_steps = [(int(r["episode"]), float(r["mean_steps_to_success"])) for r in evals
+                      if r.get("mean_steps_to_success")]
+        if eval_steps:
+            steps_ax.plot(*zip(*eval_steps, strict=True), "o--", color=line.get_color())
     success_ax.set(xlabel="episode", ylabel=f"success rate (mean of last {window})",
                    ylim=(-0.02, 1.02), title="Grasp success")
-    steps_ax.set(xlabel="episode", ylabel=f"steps per episode (mean of last {window})",
-                 title="Episode length")
+    steps_ax.set(xlabel="episode",
+                 ylabel=f"steps to success (mean of the last {window} successes)",
+                 title="Steps to success (dashed: greedy eval)")
     for ax in (success_ax, steps_ax):
         ax.grid(alpha=0.3)
     success_ax.legend(fontsize=7)

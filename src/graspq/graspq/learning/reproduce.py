@@ -9,8 +9,8 @@ greedily on a fixed object-balanced episode set (``final_eval.json``), and the r
 (docs/results.md with its figures in docs/figures/results/, and the hand-written analysis in
 docs/results_notes.md appended) is written from whatever has finished.
 
-Usage: tools/reproduce_paper [--seeds 0 1] [--episodes 3000] [--parallel 2] [--ray ADDRESS]
-[--cells ...]
+Usage: tools/reproduce_paper [--config F] [--env-config F] [--seeds 0 1] [--episodes 3000]
+[--parallel 2] [--ray ADDRESS] [--cells ...]
 """
 
 from __future__ import annotations
@@ -84,12 +84,15 @@ def applicable(assignments: list[str], learner: str) -> list[str]:
 
 def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed: int,
                        episodes: int, extra: list[str],
-                       eval_episodes: int = FINAL_EVAL_EPISODES) -> dict[str, Any]:
+                       eval_episodes: int = FINAL_EVAL_EPISODES,
+                       env_config: Path | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one cell, then evaluate it once on ``eval_episodes``
-    (again if the saved evaluation used another count); returns its final eval."""
+    (again if the saved evaluation used another count); returns its final eval.
+    ``env_config``: the scene's config file (default: the built-in scene)."""
     directory = run_dir(root, learner, views, seed)
     extra = applicable(extra, learner)
-    command = _graspq("train", "--config", str(config), "--learner", learner, "--views",
+    scene = ["--env-config", str(env_config)] if env_config is not None else []
+    command = _graspq("train", "--config", str(config), *scene, "--learner", learner, "--views",
                       views, "--seed", str(seed), "--episodes", str(episodes), "--out",
                       str(directory), "--set", "torch_threads=1", "--json",
                       *[item for assignment in extra for item in ("--set", assignment)])
@@ -246,8 +249,9 @@ def run_cells(jobs: list[tuple[str, str, int]], args: argparse.Namespace,
     try:
         cell = ray.remote(num_cpus=1, max_retries=0)(train_and_evaluate)
         root, config = args.root.resolve(), args.config.resolve()
+        env_config = args.env_config.resolve() if args.env_config is not None else None
         pending = {cell.remote(root, config, learner, views, seed, args.episodes, args.set,
-                               args.eval_episodes): (learner, views, seed)
+                               args.eval_episodes, env_config): (learner, views, seed)
                    for learner, views, seed in jobs}
         failures = []
         while pending:
@@ -270,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the matrix (resumably) and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config/training.yaml"))
+    parser.add_argument("--env-config", type=Path,
+                        help="the scene's config file for every run (default: built-in; "
+                        "the reward-only recipe's is config/env_reward_only.yaml)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--episodes", type=int, default=3000)
     parser.add_argument("--parallel", type=int, default=2,
