@@ -70,16 +70,27 @@ _PAD_COLLISION = ("graspq_baxter::right_gripper_{side}_finger::right_gripper_{si
 
 
 def _shape(sdf: str) -> tuple[str, float, float]:
-    """(kind, width m, half height m) of a spawned object's SDF."""
-    geometry = ET.fromstring(sdf).find("model/link/collision/geometry")
+    """(kind, width m, half height m) of a spawned object's SDF: the type its collision is
+    named after, its narrowest horizontal extent and half its height as it rests. A shape
+    whose collision has a pose lies with its axis (SDF's z) along the object's x."""
+    collision = ET.fromstring(sdf).find("model/link/collision")
+    kind = collision.get("name").removesuffix("_collision")
+    geometry = collision.find("geometry")
+    lying = collision.find("pose") is not None
     if geometry.find("box") is not None:
         sides = [float(v) for v in geometry.findtext("box/size").split()]
-        return "cube", min(sides[:2]), sides[2] / 2
+        return kind, min(sides[:2]), sides[2] / 2
     if geometry.find("sphere") is not None:
         radius = float(geometry.findtext("sphere/radius"))
-        return "sphere", 2 * radius, radius
-    radius = float(geometry.findtext("cylinder/radius"))
-    return "cylinder", 2 * radius, float(geometry.findtext("cylinder/length")) / 2
+        return kind, 2 * radius, radius
+    if geometry.find("ellipsoid") is not None:
+        a, b, c = (float(v) for v in geometry.findtext("ellipsoid/radii").split())
+        return kind, 2 * min(a, b), c
+    round_shape = "capsule" if geometry.find("capsule") is not None else "cylinder"
+    radius = float(geometry.findtext(f"{round_shape}/radius"))
+    if lying:
+        return kind, 2 * radius, radius
+    return kind, 2 * radius, float(geometry.findtext(f"{round_shape}/length")) / 2
 
 
 class FakeGazebo(Node):

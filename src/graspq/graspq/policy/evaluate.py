@@ -36,10 +36,11 @@ class OnnxGreedyPolicy:
 
 
 def evaluate_policy_file(path: str | Path, episodes: int, seed: int,
-                         revisit_window: int | None = None) -> dict[str, Any]:
+                         revisit_window: int | None = None,
+                         object_type: str | None = None) -> dict[str, Any]:
     """Greedy success of the policy file over ``episodes`` object-balanced episodes (the
     report of ``graspq eval``, plus the file's precision). ``revisit_window`` None: the
-    file's own."""
+    file's own. ``object_type``: every episode on this type (a held-out one too) instead."""
     from graspq.sim.env import BaxterGraspEnv
     from graspq.sim.rollout import run_episodes
     from graspq.sim.settings import OBJECT_TYPES
@@ -54,7 +55,7 @@ def evaluate_policy_file(path: str | Path, episodes: int, seed: int,
     env = BaxterGraspEnv(env_config)
     try:
         summary = run_episodes(env, OnnxGreedyPolicy(policy, window), episodes, seed,
-                               object_type=OBJECT_TYPES)
+                               object_type=object_type or OBJECT_TYPES)
     finally:
         env.close()
     return {**summary.as_dict(), "policy": str(path), "precision": policy.precision,

@@ -37,6 +37,7 @@ from graspq.sim.scene import (
     FINGER_JOINTS,
     FINGER_STROKE_M,
     build_scene,
+    check_object_type,
 )
 from graspq.sim.settings import EnvConfig
 from graspq.sim.urdf import (
@@ -327,14 +328,29 @@ def bridge_yaml() -> str:
 
 
 def object_geometry(spec: ObjectSpec) -> str:
+    """The SDF ``<geometry>`` content of ``spec``'s shape, every type the MuJoCo scene draws
+    (held-out ones included: SDF 1.9 has box, sphere, cylinder, capsule and ellipsoid). A
+    lying shape's axis is SDF's z, turned onto the object's x by :func:`object_shape_pose`."""
     a, b, c = spec.half_size
-    if spec.kind == "cube":
+    geom = check_object_type(spec.kind).geom
+    if geom == "box":
         return f"<box><size>{2 * a:.9g} {2 * b:.9g} {2 * c:.9g}</size></box>"
-    if spec.kind == "sphere":
+    if geom == "sphere":
         return f"<sphere><radius>{a:.9g}</radius></sphere>"
-    if spec.kind == "cylinder":
+    if geom == "ellipsoid":
+        return f"<ellipsoid><radii>{a:.9g} {b:.9g} {c:.9g}</radii></ellipsoid>"
+    if not spec.shape.lying:  # upright cylinder: radius a, half height c
         return f"<cylinder><radius>{a:.9g}</radius><length>{2 * c:.9g}</length></cylinder>"
-    raise ValueError(f"unknown object type {spec.kind!r}")
+    if geom == "cylinder":  # lying: half length a, radius b
+        return f"<cylinder><radius>{b:.9g}</radius><length>{2 * a:.9g}</length></cylinder>"
+    # lying capsule: SDF's length is the cylindrical part's, between the two hemispheres
+    return f"<capsule><radius>{b:.9g}</radius><length>{2 * (a - b):.9g}</length></capsule>"
+
+
+def object_shape_pose(spec: ObjectSpec) -> str:
+    """The collision's and visual's ``<pose>`` in the object's link: a lying shape's axis (SDF
+    cylinders and capsules run along z) turned onto x, a quarter turn about y; else none."""
+    return f"<pose>0 0 0 0 {math.pi / 2:.9g} 0</pose>" if spec.shape.lying else ""
 
 
 def object_sdf(spec: ObjectSpec) -> str:
@@ -352,12 +368,12 @@ def object_sdf(spec: ObjectSpec) -> str:
         f"        <inertia><ixx>{ixx:.9g}</ixx><iyy>{iyy:.9g}</iyy><izz>{izz:.9g}</izz>"
         "<ixy>0</ixy><ixz>0</ixz><iyz>0</iyz></inertia>",
         "      </inertial>",
-        f'      <collision name="{spec.kind}_collision">',
+        f'      <collision name="{spec.kind}_collision">{object_shape_pose(spec)}',
         f"        <geometry>{object_geometry(spec)}</geometry>",
         f"        <surface><friction><ode><mu>{mu}</mu><mu2>{mu}</mu2></ode></friction>"
         "</surface>",
         "      </collision>",
-        f'      <visual name="{spec.kind}_visual">',
+        f'      <visual name="{spec.kind}_visual">{object_shape_pose(spec)}',
         f"        <geometry>{object_geometry(spec)}</geometry>",
         f"        <material><diffuse>{rgba}</diffuse><ambient>{rgba}</ambient></material>",
         "      </visual>",

@@ -8,14 +8,25 @@ import dataclasses
 import mujoco
 import numpy as np
 
-from graspq.sim.scene import Scene
-from graspq.sim.settings import EnvConfig
+from graspq.sim.scene import SHAPES, Scene, Shape, check_object_type
+from graspq.sim.settings import EnvConfig, ObjectConfig
 
+# A lying shape's geom axis (MuJoCo's cylinders and capsules run along the geom's z) is turned
+# onto the object's x: a quarter turn about y.
+_LYING_QUAT = np.array([np.sqrt(0.5), 0.0, np.sqrt(0.5), 0.0])
+_UPRIGHT_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
+_ROLLING_CONDIM = 6  # sliding, torsional and rolling friction
+_LYING_ROTATION = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+_GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+               "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+               "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+               "ellipsoid": mujoco.mjtGeom.mjGEOM_ELLIPSOID}
 
 @dataclasses.dataclass(frozen=True)
 class ObjectSpec:
     """One episode's object. ``half_size``: half extents (m) along the object's x, y, z (a
-    sphere keeps only its radius, in x); yaw in rad."""
+    sphere keeps only its radius, in x; an elongated shape's long side is x, the side the
+    fingers close across y); yaw in rad."""
 
     kind: str
     half_size: tuple[float, float, float]
@@ -27,15 +38,21 @@ class ObjectSpec:
     yaw: float
 
     @property
+    def shape(self) -> Shape:
+        """How the type is built (:data:`SHAPES`)."""
+        return SHAPES[self.kind]
+
+    @property
     def half_height(self) -> float:
-        """Half of the object's height when resting upright on the table."""
-        return self.half_size[0] if self.kind == "sphere" else self.half_size[2]
+        """Half of the object's height as it rests on the table."""
+        return self.half_size[0] if self.shape.geom == "sphere" else self.half_size[2]
 
     @property
     def width(self) -> float:
         """Narrowest horizontal extent (m): the gap the gripper must close on."""
-        return 2.0 * min(self.half_size[0], self.half_size[1]) if self.kind == "cube" \
-            else 2.0 * self.half_size[0]
+        if self.shape.geom == "sphere":
+            return 2.0 * self.half_size[0]
+        return 2.0 * min(self.half_size[0], self.half_size[1])
 
 
 def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = None,
@@ -45,17 +62,7 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
     ``spawn_half_xy_m`` narrows the spawn square (default: the scene's)."""
     objects, scene = config.objects, config.scene
     kind = kind if kind is not None else str(rng.choice(objects.types))
-    if kind == "cube":
-        half = rng.uniform(*objects.cube_side_m) / 2
-        half_size = (half, half, half)
-    elif kind == "sphere":
-        half = rng.uniform(*objects.sphere_diameter_m) / 2
-        half_size = (half, 0.0, 0.0)
-    elif kind == "cylinder":
-        radius = rng.uniform(*objects.cylinder_diameter_m) / 2
-        half_size = (radius, radius, rng.uniform(*objects.cylinder_height_m) / 2)
-    else:
-        raise ValueError(f"unknown object type {kind!r} (known: cube, sphere, cylinder)")
+    half_size = _draw_half_size(objects, kind, rng)
     mass = rng.uniform(*objects.mass_kg)
     friction = rng.uniform(*objects.friction)
     hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0)
@@ -69,44 +76,113 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
                       tuple(float(c) for c in rgba), *pose)
 
 
+def _draw_half_size(objects: ObjectConfig, kind: str, rng: np.random.Generator
+                    ) -> tuple[float, float, float]:
+    """Half extents (``ObjectSpec.half_size``) of a ``kind`` drawn from its config ranges."""
+    check_object_type(kind)
+    if kind.startswith("cube"):  # cube, cube_small, cube_large
+        half = rng.uniform(*getattr(objects, f"{kind}_side_m")) / 2
+        return (half, half, half)
+    if kind.startswith("sphere"):
+        return (rng.uniform(*getattr(objects, f"{kind}_diameter_m")) / 2, 0.0, 0.0)
+    if kind.startswith("cylinder"):
+        radius = rng.uniform(*getattr(objects, f"{kind}_diameter_m")) / 2
+        return (radius, radius, rng.uniform(*getattr(objects, f"{kind}_height_m")) / 2)
+    if kind == "box":
+        narrow = rng.uniform(*objects.box_narrow_side_m) / 2
+        long = rng.uniform(*objects.box_long_side_m) / 2
+        return (long, narrow, rng.uniform(*objects.box_height_m) / 2)
+    if kind == "ellipsoid":
+        return (rng.uniform(*objects.ellipsoid_length_m) / 2,
+                rng.uniform(*objects.ellipsoid_width_m) / 2,
+                rng.uniform(*objects.ellipsoid_height_m) / 2)
+    # capsule, lying_cylinder: lying along x, round across y and z
+    radius = rng.uniform(*getattr(objects, f"{kind}_diameter_m")) / 2
+    return (rng.uniform(*getattr(objects, f"{kind}_length_m")) / 2, radius, radius)
+
+
 def object_inertia(spec: ObjectSpec) -> np.ndarray:
-    """Principal moments of inertia (3,) kg m^2 of a solid object about its centre."""
+    """Principal moments of inertia (3,) kg m^2 of a solid object about its centre, along the
+    object's x, y, z."""
     m, (a, b, c) = spec.mass_kg, spec.half_size
-    if spec.kind == "cube":
+    geom = spec.shape.geom
+    if geom == "box":
         return m / 3.0 * np.array([b * b + c * c, a * a + c * c, a * a + b * b])
-    if spec.kind == "sphere":
+    if geom == "sphere":
         return np.full(3, 0.4 * m * a * a)
-    side = m / 12.0 * (3 * a * a + 4 * c * c)  # cylinder: radius a, half height c
-    return np.array([side, side, 0.5 * m * a * a])
+    if geom == "ellipsoid":
+        return m / 5.0 * np.array([b * b + c * c, a * a + c * c, a * a + b * b])
+    if geom == "cylinder" and not spec.shape.lying:
+        side = m / 12.0 * (3 * a * a + 4 * c * c)  # cylinder: radius a, half height c
+        return np.array([side, side, 0.5 * m * a * a])
+    if geom == "cylinder":  # lying: half length a, radius b
+        side = m / 12.0 * (3 * b * b + 4 * a * a)
+        return np.array([0.5 * m * b * b, side, side])
+    # capsule, lying: radius r, half length h of the cylindrical part; solid cylinder plus two
+    # hemispheres of the same density (each hemisphere's centroid 3r/8 from its flat face).
+    r = b
+    h = a - r
+    cylinder_volume, ball_volume = 2.0 * np.pi * r * r * h, 4.0 / 3.0 * np.pi * r**3
+    m_cyl = m * cylinder_volume / (cylinder_volume + ball_volume)
+    m_ball = m - m_cyl
+    axial = 0.5 * m_cyl * r * r + 0.4 * m_ball * r * r
+    side = (m_cyl * (h * h / 3.0 + r * r / 4.0)
+            + m_ball * (0.4 * r * r + h * h + 0.75 * h * r))
+    return np.array([axial, side, side])
+
+
+def _geom_size(kind: str, half_size: tuple[float, float, float]) -> tuple[float, float, float]:
+    """MuJoCo ``geom_size`` of a ``kind`` with ``ObjectSpec.half_size`` ``half_size`` (a lying
+    geom's axis is the object's x)."""
+    a, b, c = half_size
+    shape = SHAPES[kind]
+    geom = shape.geom
+    if geom in ("box", "ellipsoid"):
+        return (a, b, c)
+    if geom == "sphere":
+        return (a, 0.0, 0.0)
+    if not shape.lying:  # upright cylinder: radius, half height
+        return (a, c, 0.0)
+    if geom == "cylinder":  # lying cylinder: radius, half length
+        return (b, a, 0.0)
+    return (b, a - b, 0.0)  # lying capsule: radius, half length of the cylindrical part
 
 
 def shape_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
-    """Give ``spec``'s object its size, colour, friction and mass in the model; park the rest.
+    """Give ``spec``'s object its shape, size, colour, friction and mass in the model; park
+    the rest.
 
-    Sizes of primitive geoms may change after compiling: MuJoCo reads them at every collision
-    check, so only the bounding sphere and box need updating with them. The mass change needs
-    ``mj_setConst``, which also resets ``data.qpos`` to the model's ``qpos0``, so call this
-    before :func:`place_object`.
+    Sizes, types and orientations of primitive geoms may change after compiling: MuJoCo reads
+    them at every collision check and every render, so only the bounding sphere and box need
+    updating with them. A held-out type reshapes the geom of the training type whose body
+    carries it (:data:`SHAPES`); a parked body's geom gets its own type back. The mass change
+    needs ``mj_setConst``, which also resets ``data.qpos`` to the model's ``qpos0``, so call
+    this before :func:`place_object`.
     """
     model = scene.model
-    for name, other in scene.objects.items():
+    handle = scene.objects[spec.kind]
+    for host in scene.bodies:
         # Parked objects float (gravity compensated) and collide with nothing: resting on the
         # floor they would cost contact solving at every step for nothing.
-        active = name == spec.kind
-        model.geom_contype[other.geom_id] = model.geom_conaffinity[other.geom_id] = int(active)
-        model.body_gravcomp[other.body_id] = 0.0 if active else 1.0
-    handle = scene.objects[spec.kind]
+        active = host.body_id == handle.body_id
+        model.geom_contype[host.geom_id] = model.geom_conaffinity[host.geom_id] = int(active)
+        model.body_gravcomp[host.body_id] = 0.0 if active else 1.0
+        if not active:
+            model.geom_type[host.geom_id] = _GEOM_TYPES[SHAPES[host.name].geom]
+            model.geom_quat[host.geom_id] = _UPRIGHT_QUAT
+            model.geom_condim[host.geom_id] = host.condim
     geom = handle.geom_id
-    a, b, c = spec.half_size
-    if spec.kind == "cube":
-        model.geom_size[geom] = (a, b, c)
-        model.geom_aabb[geom] = (0, 0, 0, a, b, c)
-    elif spec.kind == "sphere":
-        model.geom_size[geom] = (a, 0, 0)
-        model.geom_aabb[geom] = (0, 0, 0, a, a, a)
-    else:
-        model.geom_size[geom] = (a, c, 0)
-        model.geom_aabb[geom] = (0, 0, 0, a, a, c)
+    shape = spec.shape
+    size = _geom_size(spec.kind, spec.half_size)
+    model.geom_type[geom] = _GEOM_TYPES[shape.geom]
+    model.geom_quat[geom] = _LYING_QUAT if shape.lying else _UPRIGHT_QUAT
+    # condim 6 adds the XML's rolling friction (friction[2]) to the contacts (Shape's note).
+    model.geom_condim[geom] = _ROLLING_CONDIM if shape.rolling_friction else handle.condim
+    model.geom_size[geom] = size
+    r, h = size[0], size[1]
+    model.geom_aabb[geom] = (0, 0, 0, *{  # half extents in the geom's frame
+        "box": size, "ellipsoid": size, "sphere": (r, r, r), "cylinder": (r, r, h),
+        "capsule": (r, r, h + r)}[shape.geom])
     model.geom_rbound[geom] = float(np.linalg.norm(model.geom_aabb[geom][3:]))
     model.geom_rgba[geom] = spec.rgba
     model.geom_friction[geom, 0] = spec.friction
@@ -116,11 +192,12 @@ def shape_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
 
 
 def place_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
-    """Put ``spec``'s object at rest on the table at its pose; park the other types."""
-    for name, handle in scene.objects.items():
+    """Put ``spec``'s object at rest on the table at its pose; park the other bodies."""
+    active = scene.objects[spec.kind].body_id
+    for handle in scene.bodies:
         adr = handle.qpos_adr
         data.qvel[handle.qvel_adr:handle.qvel_adr + 6] = 0.0
-        if name != spec.kind:
+        if handle.body_id != active:
             data.qpos[adr:adr + 3] = handle.park_pos
             data.qpos[adr + 3:adr + 7] = (1.0, 0.0, 0.0, 0.0)
             continue
@@ -132,10 +209,9 @@ def place_object(scene: Scene, data: mujoco.MjData, spec: ObjectSpec) -> None:
 def lowest_point_z(scene: Scene, data: mujoco.MjData, kind: str) -> float:
     """Height (base frame, m) of the lowest point of an object in its current pose."""
     geom = scene.objects[kind].geom_id
-    a, b, c = scene.model.geom_size[geom]
-    half_size = (a, a, b) if kind == "cylinder" else (a, b, c)  # cylinder: radius, half height
-    return lowest_point(kind, half_size, float(data.geom_xpos[geom, 2]),
-                        data.geom_xmat[geom].reshape(3, 3))
+    return _geom_lowest_point(SHAPES[kind].geom, scene.model.geom_size[geom],
+                              float(data.geom_xpos[geom, 2]),
+                              data.geom_xmat[geom].reshape(3, 3))
 
 
 def lowest_point(kind: str, half_size: tuple[float, float, float], centre_z: float,
@@ -143,10 +219,24 @@ def lowest_point(kind: str, half_size: tuple[float, float, float], centre_z: flo
     """Height of the lowest point of an object (``ObjectSpec.half_size`` convention) whose
     centre is at height ``centre_z`` with orientation ``rotation`` (3x3, object to base): the
     MuJoCo scene's judge and Gazebo's episode manager both measure the lift with it."""
-    a, b, c = half_size
-    if kind == "sphere":
+    shape = check_object_type(kind)
+    geom_rotation = rotation @ _LYING_ROTATION if shape.lying else rotation
+    return _geom_lowest_point(shape.geom, _geom_size(kind, half_size), centre_z, geom_rotation)
+
+
+def _geom_lowest_point(geom: str, size: tuple[float, float, float], centre_z: float,
+                       rotation: np.ndarray) -> float:
+    """Height of the lowest point of a primitive geom of MuJoCo type ``geom`` and
+    ``geom_size`` ``size`` centred at height ``centre_z`` with orientation ``rotation`` (3x3,
+    geom to base)."""
+    a, b, c = size
+    if geom == "sphere":
         return float(centre_z - a)
-    if kind == "cube":
+    if geom == "box":
         return float(centre_z - np.abs(rotation[2]) @ (a, b, c))
-    axis_z = rotation[2, 2]  # cylinder: radius a, half height c
-    return float(centre_z - abs(axis_z) * c - a * np.sqrt(max(0.0, 1.0 - axis_z**2)))
+    if geom == "ellipsoid":  # support along -z: |diag(a, b, c) R^T z|
+        return float(centre_z - np.linalg.norm(rotation[2] * (a, b, c)))
+    axis_z = rotation[2, 2]  # cylinder, capsule: radius a, half length b along the geom's z
+    if geom == "capsule":
+        return float(centre_z - abs(axis_z) * b - a)
+    return float(centre_z - abs(axis_z) * b - a * np.sqrt(max(0.0, 1.0 - axis_z**2)))

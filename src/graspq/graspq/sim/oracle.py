@@ -1,8 +1,9 @@
 """A scripted grasping policy that reads the object's true pose (privileged information).
 
 It uses the same discrete actions as a learned policy: centre over the object, descend to just
-above it, turn the gripper so the fingers close across the object (cube faces; spheres and
-cylinders need no turn), descend to the lowest allowed height, close. It proves the scene's
+above it, turn the gripper so the fingers close across the object (a cube's faces, every
+90 deg; an elongated shape's narrow side, every 180 deg; spheres and upright cylinders need
+no turn), descend to the lowest allowed height, close. It proves the scene's
 physics can hold every object, and gives demonstrations (and, as a teacher, labels).
 
 Why the turn comes last: a learner must read the needed turn off its cameras. From the start
@@ -21,6 +22,7 @@ import numpy as np
 
 from graspq.actions import TURNS, Action
 from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.scene import SHAPES
 
 
 def _wrap(angle: float, period: float) -> float:
@@ -34,18 +36,27 @@ class OraclePolicy:
     def __init__(self, env: BaxterGraspEnv) -> None:
         self.env = env
 
+    def yaw_period(self) -> float | None:
+        """The object's yaw symmetry (rad) as the fingers see it: a cube's faces repeat every
+        90 deg, an elongated shape's narrow side every 180 deg; None: any yaw fits."""
+        period = SHAPES[self.env.object_spec.kind].yaw_period_deg
+        return None if period is None else math.radians(period)
+
     def yaw_error(self) -> float:
         """Yaw (rad) the gripper still has to turn so the fingers close across the object."""
         env = self.env
-        if env.object_spec.kind != "cube":
+        period = self.yaw_period()
+        if period is None:
             return 0.0
-        rotation = env.data.xmat[env.scene.objects["cube"].body_id].reshape(3, 3)
-        cube_yaw = math.atan2(rotation[1, 0], rotation[0, 0])
+        body = env.scene.objects[env.object_spec.kind].body_id
+        rotation = env.data.xmat[body].reshape(3, 3)
+        object_yaw = math.atan2(rotation[1, 0], rotation[0, 0])
         _, yaw_offset = env.fingertip_command
         tool_yaw = math.radians(env.config.scene.start_yaw_deg) + yaw_offset
-        # The fingers close along the tool's y axis, at tool yaw - 90 deg; a cube's faces
-        # repeat every 90 deg, so any tool yaw congruent to the cube's yaw mod 90 deg works.
-        return _wrap(cube_yaw - tool_yaw, math.pi / 2)
+        # The fingers close along the tool's y axis, at tool yaw - 90 deg: with the tool's yaw
+        # at the object's, they close across the object's y extent (an elongated shape's
+        # narrow side). Any tool yaw congruent to that modulo the period works.
+        return _wrap(object_yaw - tool_yaw, period)
 
     def object_offset(self) -> np.ndarray:
         """Object centre minus commanded fingertip position (m), (3,): where the object is
@@ -54,7 +65,8 @@ class OraclePolicy:
         return self.env.object_position() - position
 
     def _clear_height(self) -> float:
-        """Fingertip height (m) at which the fingers pass over the object."""
+        """Fingertip height (m) at which the fingers pass over the object (from its height as
+        it rests: ``ObjectSpec.half_height`` of the shape)."""
         spec = self.env.object_spec
         return float(self.env.object_position()[2] + 2 * spec.half_height + 0.01)
 
@@ -95,22 +107,25 @@ class OraclePolicy:
 
     def turns_needed(self, direction: int) -> int | None:
         """Turns of ``yaw_step_deg`` in ``direction`` (+1: PLUS_YAW, -1: MINUS_YAW) before
-        the fingers close across the cube (yaw still to turn within half a step); None if
+        the fingers close across the object (yaw still to turn within half a step); None if
         the tool's yaw limit stops them first. 0 when no turn is needed."""
         env = self.env
         step = math.radians(env.config.actions.yaw_step_deg)
         position, yaw_offset = env.fingertip_command
         error = self.yaw_error()
-        for turns in range(int(math.ceil(math.pi / 2 / step)) + 2):
+        period = self.yaw_period()
+        if period is None:
+            return 0
+        for turns in range(int(math.ceil(period / step)) + 2):
             # Turning the tool by +step lowers the yaw still to turn by step.
-            if abs(_wrap(error - direction * turns * step, math.pi / 2)) <= step / 2 + 1e-9:
+            if abs(_wrap(error - direction * turns * step, period)) <= step / 2 + 1e-9:
                 reachable = env.in_workspace(position, yaw_offset + direction * turns * step)
                 return turns if reachable else None
-        raise AssertionError("a quarter turn always aligns a cube's faces")
+        raise AssertionError("one period of turns always aligns the fingers")
 
     def tied_turn(self, action: Action) -> Action | None:
         """The turn opposite ``action`` (the oracle's choice in this state) if it aligns the
-        fingers with the cube's faces in no more turns, else None.
+        fingers with the object in no more turns, else None.
 
         Why: a cube's faces repeat every 90 deg, so with 37.5-45 deg still to turn (15 deg
         steps) either way takes three turns. :meth:`act` picks one by the sign of the yaw

@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 
 from graspq.observation import JOINT_NAMES
-from graspq.sim.settings import OBJECT_TYPES, EnvConfig
+from graspq.sim.settings import ALL_OBJECT_TYPES, TRAINING_OBJECT_TYPES, EnvConfig
 
 SCENE_FILE = "grasp_scene.xml"
 ARM_JOINTS = tuple(f"right_{name}" for name in JOINT_NAMES)
@@ -28,13 +28,63 @@ FLOOR_GEOM = "floor"
 TABLE_GEOM = "table_top"
 
 
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """How an object type is built: its MuJoCo geom type, the training type whose free body
+    carries it, whether its axis lies along the object's x, its yaw symmetry, and whether
+    its contacts have rolling friction.
+
+    Held-out types ride on the training types' bodies (their geom reshaped at reset) rather
+    than on bodies of their own: each free body adds 7 entries to ``qpos``, and the training
+    scene must stay the one it was (the scene reference test replays its ``qpos``).
+    """
+
+    geom: str  # box, sphere, cylinder, capsule or ellipsoid
+    body: str  # the training type whose body (free joint, geom) carries it
+    lying: bool = False  # axis (cylinder, capsule) along the object's x instead of z
+    yaw_period_deg: float | None = None  # the fingers fit again after this turn; None: any yaw
+    # Rolling friction (condim 6) for a shape that MuJoCo's convex collision sets on the table
+    # at one point of a line or of a flat curve: without it a lying cylinder rolls away and an
+    # ellipsoid rocks on its own, which real ones do not.
+    rolling_friction: bool = False
+
+
+SHAPES: dict[str, Shape] = {
+    "cube": Shape("box", "cube", yaw_period_deg=90.0),
+    "sphere": Shape("sphere", "sphere"),
+    "cylinder": Shape("cylinder", "cylinder"),
+    "box": Shape("box", "cube", yaw_period_deg=180.0),
+    "capsule": Shape("capsule", "cylinder", lying=True, yaw_period_deg=180.0,
+                     rolling_friction=True),
+    "ellipsoid": Shape("ellipsoid", "sphere", yaw_period_deg=180.0, rolling_friction=True),
+    "lying_cylinder": Shape("cylinder", "cylinder", lying=True, yaw_period_deg=180.0,
+                            rolling_friction=True),
+    "cube_small": Shape("box", "cube", yaw_period_deg=90.0),
+    "cube_large": Shape("box", "cube", yaw_period_deg=90.0),
+    "sphere_small": Shape("sphere", "sphere"),
+    "sphere_large": Shape("sphere", "sphere"),
+    "cylinder_small": Shape("cylinder", "cylinder"),
+    "cylinder_large": Shape("cylinder", "cylinder"),
+}
+if tuple(SHAPES) != ALL_OBJECT_TYPES:
+    raise AssertionError("SHAPES must list ALL_OBJECT_TYPES, in order")
+
+
+def check_object_type(kind: str) -> Shape:
+    """The shape of object type ``kind``; ValueError naming the known types if there is none."""
+    if kind not in SHAPES:
+        raise ValueError(f"unknown object type {kind!r} (known: {', '.join(SHAPES)})")
+    return SHAPES[kind]
+
+
 def _asset_path(name: str) -> str:
     return str(resources.files("graspq.sim") / "assets" / name)
 
 
 @dataclasses.dataclass(frozen=True)
 class ObjectHandle:
-    """Ids of one object type's body, geom and free joint."""
+    """Ids of one object type's body, geom and free joint (a held-out type's are those of
+    the training type whose body carries it)."""
 
     name: str
     body_id: int
@@ -42,6 +92,7 @@ class ObjectHandle:
     qpos_adr: int
     qvel_adr: int
     park_pos: np.ndarray  # where the object waits while another type is in play
+    condim: int  # the geom's contact dimension as compiled (sliding and torsional friction)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +111,14 @@ class Scene:
     overhead_camera: int
     wrist_camera: int
     table_top_z: float
-    objects: dict[str, ObjectHandle]
+    objects: dict[str, ObjectHandle]  # every type in ALL_OBJECT_TYPES
     floor_geom: int
     table_geom: int
+
+    @property
+    def bodies(self) -> tuple[ObjectHandle, ...]:
+        """The object bodies, one per training type (held-out types ride on these)."""
+        return tuple(self.objects[name] for name in TRAINING_OBJECT_TYPES)
 
     def gripper_opening(self, data: mujoco.MjData) -> float:
         """Distance between the finger pads, in metres."""
@@ -126,7 +182,7 @@ def build_scene(config: EnvConfig) -> Scene:
     joint = model.joint
     arm_ids = [joint(name).id for name in ARM_JOINTS]
     objects = {}
-    for index, name in enumerate(OBJECT_TYPES):
+    for index, name in enumerate(TRAINING_OBJECT_TYPES):
         body = model.body(f"object_{name}")
         free = joint(f"object_{name}_joint")
         objects[name] = ObjectHandle(
@@ -136,7 +192,10 @@ def build_scene(config: EnvConfig) -> Scene:
             qpos_adr=int(free.qposadr[0]),
             qvel_adr=int(free.dofadr[0]),
             park_pos=np.array([-1.0, 1.0 + 0.3 * index, config.scene.table_top_z_m - 0.7]),
+            condim=int(model.geom(f"object_{name}").condim[0]),
         )
+    for name in ALL_OBJECT_TYPES[len(TRAINING_OBJECT_TYPES):]:
+        objects[name] = dataclasses.replace(objects[SHAPES[name].body], name=name)
     return Scene(
         model=model,
         arm_qpos_adr=np.array([model.jnt_qposadr[i] for i in arm_ids]),

@@ -14,7 +14,16 @@ import numpy as np
 from graspq.config import ConfigError, param, section
 from graspq.rewards import RewardConfig
 
-OBJECT_TYPES = ("cube", "sphere", "cylinder")
+# What training draws from (``objects.types`` by default). Evaluations cycle over these and
+# eval.csv has a column per type, so OBJECT_TYPES keeps naming exactly these three.
+TRAINING_OBJECT_TYPES = ("cube", "sphere", "cylinder")
+OBJECT_TYPES = TRAINING_OBJECT_TYPES
+# Shapes no recipe trains on (issue #22, part 4): new shapes, and the training shapes at sizes
+# outside their training ranges. Elongated ones lie with their long axis along the object's x.
+HELDOUT_OBJECT_TYPES = ("box", "capsule", "ellipsoid", "lying_cylinder",
+                        "cube_small", "cube_large", "sphere_small", "sphere_large",
+                        "cylinder_small", "cylinder_large")
+ALL_OBJECT_TYPES = TRAINING_OBJECT_TYPES + HELDOUT_OBJECT_TYPES
 CLOSE_MODES = ("in_place", "descend")
 ENV_NODE_NAME = "graspq_env"
 
@@ -117,10 +126,17 @@ class CameraConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ObjectConfig:
-    """The graspable objects; each episode draws one type, then its size, mass and colour."""
+    """The graspable objects; each episode draws one type, then its size, mass and colour.
 
-    types: tuple[str, ...] = param(OBJECT_TYPES, "object types to draw from",
-                                   choices=OBJECT_TYPES)
+    The held-out types (:data:`HELDOUT_OBJECT_TYPES`) are for evaluation: sizes the gripper
+    can hold (it opens to 47.7 mm and reads an opening below ``gripper.closed_opening_m`` as
+    empty), outside the training shapes' ranges. Elongated shapes (box, capsule, ellipsoid,
+    lying cylinder) lie with their long side along the object's x; the fingers close across
+    their narrow side.
+    """
+
+    types: tuple[str, ...] = param(TRAINING_OBJECT_TYPES, "object types to draw from",
+                                   choices=ALL_OBJECT_TYPES)
     cube_side_m: tuple[float, float] = param((0.025, 0.035), "cube edge range", unit="m",
                                              gt=0.005, le=0.045)
     sphere_diameter_m: tuple[float, float] = param((0.025, 0.035), "sphere diameter range",
@@ -129,15 +145,76 @@ class ObjectConfig:
                                                      unit="m", gt=0.005, le=0.045)
     cylinder_height_m: tuple[float, float] = param((0.035, 0.055), "upright cylinder height",
                                                    unit="m", gt=0.01, le=0.12)
+    box_narrow_side_m: tuple[float, float] = param(
+        (0.020, 0.026), "held-out box: the horizontal side the fingers close across",
+        unit="m", gt=0.005, le=0.045)
+    box_long_side_m: tuple[float, float] = param(
+        (0.045, 0.060), "held-out box: the other horizontal side (at least 1.5x the narrow "
+        "side's upper bound)", unit="m", gt=0.005, le=0.12)
+    box_height_m: tuple[float, float] = param((0.025, 0.040), "held-out box height",
+                                              unit="m", gt=0.005, le=0.12)
+    capsule_diameter_m: tuple[float, float] = param(
+        (0.026, 0.032), "held-out capsule (lying on its side) diameter", unit="m",
+        gt=0.005, le=0.045)
+    capsule_length_m: tuple[float, float] = param(
+        (0.055, 0.070), "held-out capsule length, end to end (more than its diameter)",
+        unit="m", gt=0.005, le=0.12)
+    ellipsoid_length_m: tuple[float, float] = param(
+        (0.050, 0.060), "held-out ellipsoid: longest horizontal diameter", unit="m",
+        gt=0.005, le=0.12)
+    ellipsoid_width_m: tuple[float, float] = param(
+        (0.030, 0.034), "held-out ellipsoid: the horizontal diameter the fingers close "
+        "across", unit="m", gt=0.005, le=0.045)
+    ellipsoid_height_m: tuple[float, float] = param(
+        (0.026, 0.030), "held-out ellipsoid: vertical diameter (at most the width, so it "
+        "rests stably)", unit="m", gt=0.005, le=0.045)
+    lying_cylinder_diameter_m: tuple[float, float] = param(
+        (0.026, 0.032), "held-out cylinder lying on its side: diameter", unit="m",
+        gt=0.005, le=0.045)
+    lying_cylinder_length_m: tuple[float, float] = param(
+        (0.045, 0.065), "held-out cylinder lying on its side: length", unit="m",
+        gt=0.005, le=0.12)
+    cube_small_side_m: tuple[float, float] = param(
+        (0.022, 0.024), "held-out small cube edge range", unit="m", gt=0.005, le=0.045)
+    cube_large_side_m: tuple[float, float] = param(
+        (0.036, 0.039), "held-out large cube edge range", unit="m", gt=0.005, le=0.045)
+    sphere_small_diameter_m: tuple[float, float] = param(
+        (0.022, 0.024), "held-out small sphere diameter range", unit="m", gt=0.005, le=0.045)
+    sphere_large_diameter_m: tuple[float, float] = param(
+        (0.036, 0.040), "held-out large sphere diameter range", unit="m", gt=0.005, le=0.045)
+    cylinder_small_diameter_m: tuple[float, float] = param(
+        (0.015, 0.022), "held-out small upright cylinder diameter range", unit="m",
+        gt=0.005, le=0.045)
+    cylinder_small_height_m: tuple[float, float] = param(
+        (0.020, 0.030), "held-out small upright cylinder height range", unit="m",
+        gt=0.01, le=0.12)
+    cylinder_large_diameter_m: tuple[float, float] = param(
+        (0.036, 0.039), "held-out large upright cylinder diameter range", unit="m",
+        gt=0.005, le=0.045)
+    cylinder_large_height_m: tuple[float, float] = param(
+        (0.060, 0.080), "held-out large upright cylinder height range", unit="m",
+        gt=0.01, le=0.12)
     mass_kg: tuple[float, float] = param((0.05, 0.15), "object mass range", unit="kg",
                                          gt=0.0, le=1.0)
     friction: tuple[float, float] = param((0.8, 1.2), "sliding friction coefficient range",
                                           gt=0.0, le=3.0)
 
     def __post_init__(self) -> None:
-        for name in ("cube_side_m", "sphere_diameter_m", "cylinder_diameter_m",
-                     "cylinder_height_m", "mass_kg", "friction"):
-            _check_range(f"objects.{name}", getattr(self, name))
+        for field in dataclasses.fields(self):
+            if field.name.endswith(("_m", "_kg")) or field.name == "friction":
+                _check_range(f"objects.{field.name}", getattr(self, field.name))
+        if self.box_long_side_m[0] < 1.5 * self.box_narrow_side_m[1]:
+            raise ConfigError("objects.box_long_side_m", "lower bound must be at least 1.5x "
+                              "box_narrow_side_m's upper bound (a box, not a cube)")
+        if self.capsule_length_m[0] <= self.capsule_diameter_m[1]:
+            raise ConfigError("objects.capsule_length_m",
+                              "lower bound must exceed capsule_diameter_m's upper bound")
+        if self.ellipsoid_height_m[1] > self.ellipsoid_width_m[0]:
+            raise ConfigError("objects.ellipsoid_height_m", "upper bound must not exceed "
+                              "ellipsoid_width_m's lower bound (it would roll onto its side)")
+        if self.ellipsoid_length_m[0] < self.ellipsoid_width_m[1]:
+            raise ConfigError("objects.ellipsoid_length_m",
+                              "lower bound must not be below ellipsoid_width_m's upper bound")
 
 
 @dataclasses.dataclass(frozen=True)
