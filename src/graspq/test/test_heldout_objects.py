@@ -207,14 +207,17 @@ def _graspq(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300, env=env, check=False)
 
 
-def test_eval_runs_a_checkpoint_on_a_held_out_type(tmp_path, train_run):
+def test_eval_runs_a_checkpoint_and_its_policy_file_on_a_held_out_type(tmp_path, train_run):
     run = train_run(tmp_path / "run", TINY, TINY_ENV)
-    result = _graspq("eval", "--checkpoint", str(run), "--episodes", "2", "--object", "box",
-                     "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["episodes"] == 2 and report["object"] == "box"
-    assert set(report["per_object"]) == {"box"}
+    policy = tmp_path / "policy.onnx"
+    exported = _graspq("export", "--checkpoint", str(run), "--out", str(policy))
+    assert exported.returncode == 0, exported.stderr
+    for source in (["--checkpoint", str(run)], ["--policy", str(policy)]):
+        result = _graspq("eval", *source, "--episodes", "2", "--object", "box", "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["episodes"] == 2 and report["object"] == "box"
+        assert set(report["per_object"]) == {"box"}
 
 
 def test_a_bad_object_name_is_a_clear_error():
