@@ -104,7 +104,8 @@ def test_metadata_describes_the_policy(exported, run_dir):
     actions = json.loads(props["graspq.actions"])
     assert actions == {"names": [action.name for action in Action],
                        "translation_step_m": TINY_ENV.actions.translation_step_m,
-                       "yaw_step_deg": TINY_ENV.actions.yaw_step_deg}
+                       "yaw_step_deg": TINY_ENV.actions.yaw_step_deg,
+                       "close_mode": TINY_ENV.actions.close_mode}
     depth = json.loads(props["graspq.depth"])
     assert (depth["near_m"], depth["far_m"], depth["unit"]) == (0.6, 1.1, "m")
     inputs = json.loads(props["graspq.inputs"])
