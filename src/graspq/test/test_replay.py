@@ -263,7 +263,7 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
 
 def test_nbytes_and_describe() -> None:
     buffer = ReplayBuffer(capacity=999, image_size=64)
-    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4 + 8
+    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4 + 8 + 4
     assert buffer.nbytes == 1000 * per_slot
     text = buffer.describe()
     assert "0/999 transitions" in text and "MiB" in text and "64x64" in text
@@ -415,12 +415,13 @@ def test_pose_targets_are_sampled_saved_and_loaded(tmp_path: Path) -> None:
     assert len(buffer) == len(targets)
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
-    """A buffer saved before expert labels (version 1), pose targets (2) or tied labels (3)
-    existed still resumes: what it lacks is unlabelled (-1, NaN)."""
+    """A buffer saved before expert labels (version 1), pose targets (2), tied labels (3) or
+    priorities (4) existed still resumes: what it lacks is unlabelled (-1, NaN), priority 1."""
     path = filled_file(tmp_path)
-    dropped = {1: {"expert", "pose", "tie"}, 2: {"pose", "tie"}, 3: {"tie"}}[version]
+    dropped = {1: {"expert", "pose", "tie"}, 2: {"pose", "tie"}, 3: {"tie"},
+               4: set()}[version] | {"priority"}
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files if key not in dropped}
     arrays["format_version"] = np.int64(version)
@@ -431,6 +432,7 @@ def test_older_files_load_without_labels(tmp_path: Path, version: int) -> None:
     batch = loaded.sample(32, np.random.default_rng(0))
     assert (batch.expert_actions == NO_EXPERT).all() and (batch.expert_ties == NO_EXPERT).all()
     assert batch.pose_targets.shape == (32, POSE_TARGETS) and np.isnan(batch.pose_targets).all()
+    assert loaded.max_priority() == 1.0
     arrays["format_version"] = np.int64(FORMAT_VERSION + 1)
     np.savez(old, **arrays)
     with pytest.raises(ValueError, match="format version"):
@@ -497,3 +499,86 @@ def test_extend_refuses_what_would_not_join_and_changes_nothing() -> None:
     running = filled(end="abandoned")
     with pytest.raises(ValueError, match="still running in this"):
         running.extend(filled())
+
+
+def prioritised_buffer(transitions: int = 40) -> tuple[ReplayBuffer, np.ndarray]:
+    """A buffer of single-step episodes and the slots that hold their transitions."""
+    buffer = ReplayBuffer(capacity=200, image_size=8)
+    rec = Recorder(buffer, np.random.default_rng(11))
+    for _ in range(transitions):
+        rec.run_episode(1, "terminated")
+    return buffer, np.flatnonzero(buffer._valid)
+
+
+def test_new_transitions_get_the_largest_held_priority() -> None:
+    buffer, slots = prioritised_buffer(3)
+    assert buffer.max_priority() == 1.0
+    buffer.update_priorities(slots, np.array([4.0, -0.5, 0.0]), epsilon=0.01)
+    np.testing.assert_allclose(buffer._priority[slots], [4.01, 0.51, 0.01], rtol=1e-6)
+    Recorder(buffer, np.random.default_rng(12)).run_episode(1, "truncated")
+    newest = np.flatnonzero(buffer._valid)[-1]
+    assert buffer._priority[newest] == pytest.approx(4.01)
+
+
+def test_prioritised_draws_follow_the_priorities_with_matching_weights() -> None:
+    buffer, slots = prioritised_buffer()
+    errors = np.full(slots.size, 0.99)
+    errors[0] = 99.99  # slot 0: priority 100, the 39 others: 1
+    buffer.update_priorities(slots, errors, epsilon=0.01)
+    batch = buffer.sample(20_000, np.random.default_rng(3), priority_alpha=1.0,
+                          priority_beta=1.0)
+    share = np.mean(batch.indices == slots[0])
+    assert share == pytest.approx(100 / 139, abs=0.01)
+    # (N P) ** -beta over the largest: the likely transition weighs 1/100 of the others.
+    likely = batch.indices == slots[0]
+    np.testing.assert_allclose(batch.weights[likely], 0.01, rtol=1e-5)
+    np.testing.assert_allclose(batch.weights[~likely], 1.0, rtol=1e-5)
+    # alpha 0.5 flattens the draw: priorities 10 and 1 after the power.
+    half = buffer.sample(20_000, np.random.default_rng(4), priority_alpha=0.5,
+                         priority_beta=0.0)
+    assert np.mean(half.indices == slots[0]) == pytest.approx(10 / 49, abs=0.01)
+    assert (half.weights == 1.0).all()  # beta 0: no correction
+
+
+def test_alpha_zero_draws_exactly_as_the_uniform_sampler() -> None:
+    buffer, slots = prioritised_buffer()
+    buffer.update_priorities(slots, np.linspace(0, 50, slots.size), epsilon=0.01)
+    uniform = buffer.sample(64, np.random.default_rng(5))
+    assert_batches_equal(uniform, buffer.sample(64, np.random.default_rng(5),
+                                                priority_alpha=0.0, priority_beta=0.7))
+    assert (uniform.weights == 1.0).all()
+
+
+def test_bad_priority_updates_are_refused_and_change_nothing() -> None:
+    buffer, slots = prioritised_buffer(4)
+    before = buffer._priority.copy()
+    free = int(np.flatnonzero(~buffer._valid)[0])
+    for bad_slots, errors, match in (
+            (slots[:2], np.array([1.0, np.nan]), "finite"),
+            (np.array([slots[0], free]), np.ones(2), "holds no transition"),
+            (slots[:2], np.ones(3), "same 1-D shape")):
+        with pytest.raises(ValueError, match=match):
+            buffer.update_priorities(bad_slots, errors, epsilon=0.01)
+    with pytest.raises(ValueError, match="epsilon"):
+        buffer.update_priorities(slots, np.ones(slots.size), epsilon=0.0)
+    with pytest.raises(ValueError, match="priority_alpha"):
+        buffer.sample(4, np.random.default_rng(0), priority_alpha=1.5)
+    np.testing.assert_array_equal(buffer._priority, before)
+
+
+def test_priorities_are_saved_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    buffer, slots = prioritised_buffer(6)
+    buffer.update_priorities(slots, np.arange(slots.size, dtype=float), epsilon=0.5)
+    path = tmp_path / "replay.npz"
+    buffer.save(path)
+    loaded = ReplayBuffer.from_file(path)
+    assert_batches_equal(buffer.sample(50, np.random.default_rng(6), priority_alpha=0.6,
+                                       priority_beta=0.4),
+                         loaded.sample(50, np.random.default_rng(6), priority_alpha=0.6,
+                                       priority_beta=0.4))
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["priority"][slots[2]] = -1.0
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="priority is not a positive number"):
+        ReplayBuffer.from_file(path)

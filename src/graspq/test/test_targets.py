@@ -132,6 +132,18 @@ def test_mse_and_huber_on_known_values() -> None:
         td_loss(q_taken, target, "l1")
 
 
+def test_importance_weights_scale_each_rows_loss() -> None:
+    q_taken = torch.tensor([0.0, 0.0])
+    target = torch.tensor([0.5, 3.0])
+    weights = torch.tensor([1.0, 0.25])
+    # (1 * 0.25 + 0.25 * 9) / 2 and (1 * 0.125 + 0.25 * 2.5) / 2
+    assert td_loss(q_taken, target, "mse", weights).item() == pytest.approx(1.25)
+    assert td_loss(q_taken, target, "huber", weights).item() == pytest.approx(0.375)
+    assert td_loss(q_taken, target, "mse", torch.ones(2)).item() == pytest.approx(4.625)
+    with pytest.raises(ValueError, match="weights"):
+        td_loss(q_taken, target, "mse", torch.ones(3))
+
+
 def test_loss_gradient_reaches_q_only() -> None:
     q = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     y = td_targets("qlearning", torch.zeros(2), LIVE, q, None, 1.0)

@@ -20,7 +20,12 @@ from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
-from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
+from graspq.learning.settings import (
+    ExplorationConfig,
+    NetworkConfig,
+    PrioritizedReplayConfig,
+    TrainingConfig,
+)
 from graspq.learning.targets import label_balance_weights
 from graspq.learning.trainer import Trainer, episode_seed
 from graspq.sim.env import BaxterGraspEnv
@@ -62,9 +67,12 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
         torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision):
-    config = dataclasses.replace(TINY, precision=precision)
+@pytest.mark.parametrize(("precision", "priority_alpha"),
+                         [("fp32", 0.0), ("bf16", 0.0), ("fp32", 0.6)])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
+                                                              priority_alpha):
+    config = dataclasses.replace(TINY, precision=precision,
+                                 prioritized_replay=PrioritizedReplayConfig(priority_alpha))
     straight = _train(tmp_path / "straight", config)
     _train(tmp_path / "split", config, stop_after=2)
     resumed = _train(tmp_path / "split", config, resume=True)
@@ -77,6 +85,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precisi
     assert _rows(tmp_path / "split" / "train.csv") == _rows(tmp_path / "straight" / "train.csv")
     assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
     assert resumed.best_eval == straight.best_eval is not None
+    # Prioritised replay: the priorities resume too, and the updates have moved them off 1.
+    np.testing.assert_array_equal(resumed.replay._priority, straight.replay._priority)
+    held = straight.replay._priority[straight.replay._valid]
+    assert (held != 1.0).any() == (priority_alpha > 0)
+    if priority_alpha > 0:
+        events = EventAccumulator(str(tmp_path / "split" / "tensorboard")).Reload()
+        assert {"replay/priority_max", "replay/priority_beta"} <= set(events.Tags()["scalars"])
 
 
 def test_expert_labels_are_the_oracles_actions_in_the_visited_states(tmp_path):
@@ -484,3 +499,14 @@ def test_turn_ties_label_both_buffers_where_the_cube_is_as_near_either_way(tmp_p
     assert tied > 0
     reported = f"({trainer.demos.tied_label_count()} with both turns as labels)"
     assert any(reported in line for line in lines)
+
+
+def test_prioritised_replay_is_refused_for_qlearning_with_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "graspq.cli", "train", "--learner", "qlearning", "--episodes",
+         "1", "--set", "prioritized_replay.alpha=0.6", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode != 0
+    assert "prioritized_replay.alpha" in result.stderr and "no replay buffer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

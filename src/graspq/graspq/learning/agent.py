@@ -65,6 +65,7 @@ class QAgent:
                                           eps=config.adam_eps)
         self.updates = 0
         self.loss_parts: dict[str, float] = {}  # the last update's loss terms, for the logs
+        self.td_errors = np.zeros(0, np.float32)  # the last update's replay rows' TD errors
         # Per action, the margin loss's weight of a row with that label (None = all 1):
         # turn_margin_weight, times balance_labels' weights once they are known.
         self._turn_weights = np.ones(network.num_actions, np.float32)
@@ -118,6 +119,9 @@ class QAgent:
         labelled by the teacher (DAgger, Ross et al. 2011). A row with a tied label
         (``expert_turn_ties``) accepts either action. If ``pose_loss_weight`` > 0, the
         auxiliary pose loss (:mod:`graspq.learning.pose`) covers every row with a pose target.
+        Each row's TD loss is scaled by its importance weight (prioritised replay; 1 for
+        uniform draws), and :attr:`td_errors` keeps the replay rows' TD errors for their new
+        priorities.
         """
         cfg = self.config
         net = self.online
@@ -150,7 +154,11 @@ class QAgent:
             pose = pose_loss(predicted_pose.float(), torch.as_tensor(batch.pose_targets),
                              cfg.pose_yaw_weight)
         actions = torch.as_tensor(batch.actions)
-        loss = td_loss(q_of_actions(q, actions), targets, cfg.loss)
+        q_taken = q_of_actions(q, actions)
+        replay_rows = len(batch.actions) - (0 if demos is None else len(demos.actions))
+        self.td_errors = (targets - q_taken.detach())[:replay_rows].numpy()
+        weights = None if (batch.weights == 1).all() else torch.as_tensor(batch.weights)
+        loss = td_loss(q_taken, targets, cfg.loss, weights)
         parts = {"td": loss}
         if pose is not None:
             parts["pose"] = pose
@@ -216,7 +224,8 @@ def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
         indices=np.concatenate([first.indices, second.indices]),
         expert_actions=np.concatenate([first.expert_actions, second.expert_actions]),
         pose_targets=np.concatenate([first.pose_targets, second.pose_targets]),
-        expert_ties=np.concatenate([first.expert_ties, second.expert_ties]))
+        expert_ties=np.concatenate([first.expert_ties, second.expert_ties]),
+        weights=np.concatenate([first.weights, second.weights]))
 
 
 def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
@@ -234,4 +243,4 @@ def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: 
         terminated=np.array([terminated]), truncated=np.array([truncated]),
         steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64),
         expert_actions=np.full(1, NO_EXPERT, np.int64), pose_targets=NO_POSE[None].copy(),
-        expert_ties=np.full(1, NO_EXPERT, np.int64))
+        expert_ties=np.full(1, NO_EXPERT, np.int64), weights=np.ones(1, np.float32))

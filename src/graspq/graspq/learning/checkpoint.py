@@ -31,9 +31,10 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 
 # Training keys added after the first checkpoints were written, with the value that reproduces
 # how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
-# options and the curriculum were off; one generator drove every demonstration's noise, in one
-# process; the first fingertip-feature runs used 0.1 m units; updates ran in float32). Loading
-# fills them in, so older runs still evaluate, export and resume.
+# options, the curriculum and prioritised replay were off; one generator drove every
+# demonstration's noise, in one process; the first fingertip-feature runs used 0.1 m units;
+# updates ran in float32). Loading fills them in, so older runs still evaluate, export and
+# resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "actors.epsilon_alpha": 0.0,
                                           "actors.replay_ratio": 1.0,
@@ -44,6 +45,10 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "curriculum.stages": 0,
                                           "curriculum.window": 100,
                                           "demo_epsilon": 0.0,
+                                          "prioritized_replay.alpha": 0.0,
+                                          "prioritized_replay.beta_episodes": 7000,
+                                          "prioritized_replay.beta_start": 0.4,
+                                          "prioritized_replay.epsilon": 0.01,
                                           "demo_noise_per_episode": False,
                                           "demo_unturned_branches": False,
                                           "demo_workers": 1,

@@ -1,4 +1,4 @@
-"""Uniform experience replay that stores every frame once, as uint8.
+"""Experience replay, uniform or prioritised, that stores every frame once, as uint8.
 
 Layout: a ring of ``capacity + 1`` observation *slots*, written strictly in order. Each slot
 holds one observation (overhead RGB-D as the uint8 storage form of
@@ -25,6 +25,13 @@ good (``expert_tie``: the other turn where a cube is as near either way; -1 = no
 Likewise each may carry a pose target (the object's pose relative to the gripper, NaN =
 none) for the auxiliary pose loss (:mod:`graspq.learning.pose`).
 
+Priorities (prioritised replay, Schaul et al. 2016): each transition carries a priority, the
+largest any held transition has when it is added (1 in an empty buffer), then its last
+``|TD error| + epsilon`` (:meth:`ReplayBuffer.update_priorities`). ``sample(...,
+priority_alpha=a)`` with ``a > 0`` draws in proportion to ``priority ** a`` and returns the
+importance weights that undo the bias; ``a = 0`` draws uniformly, as before priorities.
+"Largest held" rather than "largest ever" keeps a resumed run's draws those of an unbroken one.
+
 n-step returns are computed at sample time (``sample(..., n_step=n, gamma=g)``) by walking
 forward through the ring: the window stops early at the end of the episode or at the newest
 frame of an unfinished one, and ``ReplayBatch.steps`` says how many rewards were summed so
@@ -47,11 +54,11 @@ from graspq.learning.pose import NO_POSE, POSE_TARGETS
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY, encode_overhead
 from graspq.sim.settings import CameraConfig
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change.
 Version 1 files (no expert labels) still load, with every label -1; versions 1 and 2 (no
 pose targets) with every pose target unknown (NaN); versions 1 to 3 (no tied labels) with
-every tie -1."""
+every tie -1; versions 1 to 4 (no priorities) with every priority 1."""
 NO_EXPERT = -1
 """Expert label of a transition no teacher labelled."""
 
@@ -61,8 +68,9 @@ VIEWS: tuple[str, ...] = ("multi", "single")
 _META_KEYS = ("format_version", "capacity", "image_size", "views", "depth_bounds_m", "head",
               "written", "pending", "num_added")
 _FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid",
-               "expert", "pose", "tie")
-_V3_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "tie")
+               "expert", "pose", "tie", "priority")
+_V4_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "priority")
+_V3_FRAME_KEYS = tuple(key for key in _V4_FRAME_KEYS if key != "tie")
 _V2_FRAME_KEYS = tuple(key for key in _V3_FRAME_KEYS if key != "pose")
 _V1_FRAME_KEYS = tuple(key for key in _V2_FRAME_KEYS if key != "expert")
 
@@ -95,6 +103,8 @@ class ReplayBatch(NamedTuple):
     expert_ties: np.ndarray
     """int64 (B,): another action the teacher rates as good as ``expert_actions``, or
     ``NO_EXPERT``."""
+    weights: np.ndarray
+    """float32 (B,): importance weight of each row's loss (1 for uniform draws)."""
 
 
 def _human_bytes(n: int) -> str:
@@ -160,6 +170,7 @@ class ReplayBuffer:
         self._expert = np.full(slots, NO_EXPERT, np.int64)
         self._pose = np.full((slots, POSE_TARGETS), np.nan, np.float32)
         self._tie = np.full(slots, NO_EXPERT, np.int64)
+        self._priority = np.ones(slots, np.float32)
         self._head = 0  # next slot to write
         self._written = 0  # slots written at least once (they are 0 .. written - 1)
         self._pending = False  # slot head - 1 is the next_obs of an episode still running
@@ -200,7 +211,7 @@ class ReplayBuffer:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,
                   "truncated": self._truncated, "valid": self._valid, "expert": self._expert,
-                  "pose": self._pose, "tie": self._tie}
+                  "pose": self._pose, "tie": self._tie, "priority": self._priority}
         if self._wrist is not None:
             arrays["wrist"] = self._wrist
         return arrays
@@ -303,6 +314,7 @@ class ReplayBuffer:
         self._expert[slot] = expert_action
         self._pose[slot] = pose
         self._tie[slot] = expert_tie
+        self._priority[slot] = self.max_priority()
         self._valid[slot] = True
         self._count += 1
         self.num_added += 1
@@ -339,6 +351,31 @@ class ReplayBuffer:
         self._count += other._count
         self.num_added += other.num_added
 
+    # ------------------------------------------------------------------ priorities
+    def max_priority(self) -> float:
+        """The largest priority a held transition has (1 when none is held)."""
+        return float(self._priority[self._valid].max()) if self._count else 1.0
+
+    def update_priorities(self, slots: np.ndarray, td_errors: np.ndarray,
+                          epsilon: float) -> None:
+        """Set the sampled transitions' priorities to ``|TD error| + epsilon``.
+
+        ``slots`` are a batch's ``indices``; a slot drawn twice keeps its last error. Raises
+        ValueError, changing nothing, on a slot that holds no transition or a non-finite error.
+        """
+        slots = np.asarray(slots, np.int64)
+        errors = np.abs(np.asarray(td_errors, np.float64))
+        if slots.shape != errors.shape or slots.ndim != 1:
+            raise ValueError(f"slots {slots.shape} and td_errors {errors.shape} must be the "
+                             "same 1-D shape")
+        if not np.isfinite(errors).all():
+            raise ValueError("td_errors must be finite")
+        if not epsilon > 0:
+            raise ValueError(f"priority epsilon must be > 0, got {epsilon}")
+        if ((slots < 0) | (slots >= self._slots)).any() or not self._valid[slots].all():
+            raise ValueError("update_priorities: a slot holds no transition")
+        self._priority[slots] = (errors + epsilon).astype(np.float32)
+
     # ------------------------------------------------------------------ sampling
     def _gather(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         obs = {OVERHEAD_KEY: self._overhead[slots], MOTOR_KEY: self._motor[slots]}
@@ -347,8 +384,11 @@ class ReplayBuffer:
         return obs
 
     def sample(self, batch_size: int, rng: np.random.Generator, n_step: int = 1,
-               gamma: float | None = None) -> ReplayBatch:
-        """Draw ``batch_size`` transitions uniformly, with replacement.
+               gamma: float | None = None, priority_alpha: float = 0.0,
+               priority_beta: float = 1.0) -> ReplayBatch:
+        """Draw ``batch_size`` transitions with replacement: uniformly, or with
+        ``priority_alpha`` > 0 in proportion to ``priority ** priority_alpha``, each with the
+        importance weight ``(N * P) ** -priority_beta`` over the buffer's largest.
 
         With ``n_step`` > 1 (needs ``gamma``) each sample's reward is the discounted sum over
         up to ``n_step`` steps of its episode, stopping at the episode's end.
@@ -361,8 +401,25 @@ class ReplayBuffer:
             raise ValueError("n_step > 1 needs gamma to discount the summed rewards")
         if self._count == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        if not (0.0 <= priority_alpha <= 1.0 and 0.0 <= priority_beta <= 1.0):
+            raise ValueError(f"priority_alpha and priority_beta must be in [0, 1], got "
+                             f"{priority_alpha} and {priority_beta}")
         candidates = np.flatnonzero(self._valid)
-        idx = candidates[rng.integers(0, candidates.size, size=batch_size)]
+        weights = np.ones(batch_size, np.float32)
+        if priority_alpha == 0.0:  # the uniform draw, unchanged (same generator calls)
+            idx = candidates[rng.integers(0, candidates.size, size=batch_size)]
+        else:
+            scaled = self._priority[candidates].astype(np.float64) ** priority_alpha
+            cumulative = np.cumsum(scaled)
+            picks = np.searchsorted(cumulative, rng.random(batch_size) * cumulative[-1],
+                                    side="right")
+            picks = np.minimum(picks, candidates.size - 1)  # a draw of exactly the total
+            idx = candidates[picks]
+            probability = scaled / cumulative[-1]
+            # Normalised by the largest weight in the buffer (the least likely transition's),
+            # so weights only ever scale the loss down.
+            weights = ((probability[picks] / probability.min()) ** -priority_beta
+                       ).astype(np.float32)
         rewards = self._reward[idx].copy()
         steps = np.ones(batch_size, np.int64)
         last = idx.copy()  # slot of the last transition in each window
@@ -387,7 +444,7 @@ class ReplayBuffer:
             next_obs=self._gather(next_slots), terminated=self._terminated[last],
             truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64),
             expert_actions=self._expert[idx], pose_targets=self._pose[idx],
-            expert_ties=self._tie[idx])
+            expert_ties=self._tie[idx], weights=weights)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -433,11 +490,11 @@ class ReplayBuffer:
                 if "format_version" not in data.files:
                     raise _FormatError("missing arrays ['format_version']")
                 version = int(data["format_version"])
-                if version not in (1, 2, 3, FORMAT_VERSION):
+                if version not in (1, 2, 3, 4, FORMAT_VERSION):
                     raise _FormatError(f"format version {version}, this code reads 1 to "
                                        f"{FORMAT_VERSION}")
-                frame_keys = {1: _V1_FRAME_KEYS, 2: _V2_FRAME_KEYS,
-                              3: _V3_FRAME_KEYS}.get(version, _FRAME_KEYS)
+                frame_keys = {1: _V1_FRAME_KEYS, 2: _V2_FRAME_KEYS, 3: _V3_FRAME_KEYS,
+                              4: _V4_FRAME_KEYS}.get(version, _FRAME_KEYS)
                 missing = [k for k in _META_KEYS + frame_keys if k not in data.files]
                 if missing:
                     raise _FormatError(f"missing arrays {missing}")
@@ -452,6 +509,8 @@ class ReplayBuffer:
                     frames["pose"] = np.full((written, POSE_TARGETS), np.nan, np.float32)
                 if version <= 3:
                     frames["tie"] = np.full(written, NO_EXPERT, np.int64)
+                if version <= 4:
+                    frames["priority"] = np.ones(written, np.float32)
         except FileNotFoundError:
             raise
         except _FormatError as exc:
@@ -517,6 +576,9 @@ class ReplayBuffer:
             if got.shape != want or got.dtype != own.dtype:
                 raise _FormatError(f"array {key!r} is {got.dtype} {got.shape}, expected "
                                    f"{own.dtype} {want}")
+        priority = frames["priority"][frames["valid"]]
+        if not (np.isfinite(priority).all() and (priority > 0).all()):
+            raise _FormatError("a held transition's priority is not a positive number")
         if n > 0 and frames["valid"][(head - 1) % self._slots]:
             raise _FormatError("the newest slot is marked valid but has no next frame")
 

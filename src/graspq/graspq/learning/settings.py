@@ -98,6 +98,29 @@ class CurriculumConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrioritizedReplayConfig:
+    """Proportional prioritised replay (Schaul et al. 2016, arXiv:1511.05952): a transition
+    is drawn with probability ``(|TD error| + epsilon) ** alpha`` over the sum, and its loss is
+    weighted by ``(N * P) ** -beta`` over the largest such weight, beta annealed linearly in
+    episodes (a schedule of its own, as epsilon's, so a run cut short or extended on resume
+    draws as an unbroken one). Demonstrations stay uniform."""
+
+    alpha: float = param(0.0, "how strongly the TD error sets a transition's draw "
+                         "probability: 0 = uniform replay (off), 1 = proportional; the paper "
+                         "uses 0.6", ge=0.0, le=1.0)
+    beta_start: float = param(0.4, "importance-sampling exponent at the first episode, "
+                              "annealed linearly to 1 over beta_episodes", ge=0.0, le=1.0)
+    beta_episodes: int = param(7000, "episodes over which beta rises to 1", ge=1)
+    epsilon: float = param(0.01, "added to |TD error| so no transition's probability is 0",
+                           gt=0.0)
+
+    def beta(self, episode: int) -> float:
+        """Importance-sampling exponent for a 0-based training episode."""
+        fraction = min(1.0, episode / self.beta_episodes)
+        return self.beta_start + fraction * (1.0 - self.beta_start)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """Everything ``graspq train`` needs beyond the env config."""
 
@@ -177,6 +200,8 @@ class TrainingConfig:
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
     network: NetworkConfig = section(NetworkConfig, "network widths")
     actors: ActorsConfig = section(ActorsConfig, "parallel actors (graspq train --actors N)")
+    prioritized_replay: PrioritizedReplayConfig = section(
+        PrioritizedReplayConfig, "prioritised replay (dqn, ddqn; alpha 0 = uniform)")
     curriculum: CurriculumConfig = section(CurriculumConfig, "curriculum on the spawn range "
                                            "and the start height (training episodes only)")
     eval_every: int = param(100, "episodes between greedy evaluations", ge=1)
@@ -205,6 +230,9 @@ class TrainingConfig:
             raise ConfigError("learner", "qlearning learns from the latest transition only: "
                               "n_step must be 1, demo_episodes 0, expert_labels false and "
                               "pose_loss_weight 0")
+        if self.learner == "qlearning" and self.prioritized_replay.alpha > 0:
+            raise ConfigError("prioritized_replay.alpha", "qlearning has no replay buffer to "
+                              "prioritise: set it to 0")
         if self.margin_balance > 0 and (self.demo_margin <= 0 or not self.demo_episodes):
             raise ConfigError("margin_balance", "weights the margin loss by the "
                               "demonstrations' label counts: set demo_margin > 0 and "

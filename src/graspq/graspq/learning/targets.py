@@ -123,19 +123,26 @@ def q_of_actions(q: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
 
 
 def td_loss(q_taken: torch.Tensor, targets: torch.Tensor,
-            kind: LossKind | str = LossKind.MSE) -> torch.Tensor:
+            kind: LossKind | str = LossKind.MSE,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean TD loss over the batch, a scalar.
 
     ``mse``: mean squared TD error, paper eq. 5, ``E[(y - Q(s, a))^2]``. ``huber``: the Huber
     loss with delta 1 (quadratic within 1 of the target, linear beyond; DQN's error clipping).
+    ``weights`` (N,), if given, scale each row's loss before the mean (prioritised replay's
+    importance weights).
     """
     kind = _parse(LossKind, kind, "loss kind")
     if q_taken.shape != targets.shape:
         raise ValueError(f"q_taken {tuple(q_taken.shape)} and targets "
                          f"{tuple(targets.shape)} differ in shape")
+    if weights is not None and weights.shape != targets.shape:
+        raise ValueError(f"weights {tuple(weights.shape)} must be {tuple(targets.shape)}")
     if kind is LossKind.MSE:
-        return F.mse_loss(q_taken, targets)
-    return F.huber_loss(q_taken, targets, delta=1.0)
+        per_row = F.mse_loss(q_taken, targets, reduction="none")
+    else:
+        per_row = F.huber_loss(q_taken, targets, delta=1.0, reduction="none")
+    return per_row.mean() if weights is None else (weights.to(per_row.dtype) * per_row).mean()
 
 
 def margin_loss(q: torch.Tensor, expert: torch.Tensor, margin: float,

@@ -482,12 +482,18 @@ class Trainer:
         """One update from replay (and demonstrations)."""
         cfg = self.training
         num_demos = round(cfg.batch_size * cfg.demo_fraction) if self.demos is not None else 0
+        priority = cfg.prioritized_replay
         batch = None
         if cfg.batch_size - num_demos > 0:
             batch = self.replay.sample(cfg.batch_size - num_demos, self.rng, cfg.n_step,
-                                       cfg.gamma)
+                                       cfg.gamma, priority.alpha,
+                                       priority.beta(self.episode))
         demos = self._sample_demos(num_demos) if num_demos else None
-        return self.agent.update(batch, demos)
+        loss = self.agent.update(batch, demos)
+        if batch is not None and priority.alpha > 0:
+            self.replay.update_priorities(batch.indices, self.agent.td_errors,
+                                          priority.epsilon)
+        return loss
 
     def _observe(self, obs: dict[str, np.ndarray], action: int, reward: float,
                  next_obs: dict[str, np.ndarray], terminated: bool, truncated: bool,
@@ -664,6 +670,11 @@ class Trainer:
                 writer.add_scalar(tag, row[key], self.episode)
         for name, value in stats.loss_parts.items():
             writer.add_scalar(f"losses/{name}", value, self.episode)
+        priority = self.training.prioritized_replay
+        if priority.alpha > 0 and self.replay is not None:
+            writer.add_scalar("replay/priority_max", self.replay.max_priority(), self.episode)
+            writer.add_scalar("replay/priority_beta", priority.beta(self.episode - 1),
+                              self.episode)
         return row
 
     def _log_curriculum(self) -> None:
