@@ -263,7 +263,9 @@ def test_bad_input_is_rejected_and_changes_nothing() -> None:
 
 def test_nbytes_and_describe() -> None:
     buffer = ReplayBuffer(capacity=999, image_size=64)
-    per_slot = 64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4 + 8 + 4
+    # frames, motor, action, reward, three flags, expert, pose, tie, priority, close label
+    per_slot = (64 * 64 * 4 + 64 * 64 * 3 + 8 * 4 + 8 + 4 + 1 + 1 + 1 + 8 + POSE_TARGETS * 4
+                + 8 + 4 + 4)
     assert buffer.nbytes == 1000 * per_slot
     text = buffer.describe()
     assert "0/999 transitions" in text and "MiB" in text and "64x64" in text

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from graspq.actions import TURNS, epsilon_greedy
+from graspq.actions import TURNS, Action, epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.precision import autocast, resolve_precision
@@ -160,6 +160,14 @@ class QAgent:
         weights = None if (batch.weights == 1).all() else torch.as_tensor(batch.weights)
         loss = td_loss(q_taken, targets, cfg.loss, weights)
         parts = {"td": loss}
+        hindsight = torch.as_tensor(np.isfinite(batch.close_labels))
+        if bool(hindsight.any()):
+            # A terminal target for Q(s, CLOSE): the close value the episode's success
+            # revealed (graspq.learning.hindsight), on the TD loss's scale.
+            close_q = q[hindsight, Action.CLOSE]
+            parts["hindsight"] = td_loss(close_q, torch.as_tensor(batch.close_labels)[hindsight],
+                                         cfg.loss)
+            loss = loss + parts["hindsight"]
         if pose is not None:
             parts["pose"] = pose
             loss = loss + cfg.pose_loss_weight * pose
@@ -225,7 +233,8 @@ def concat_batches(first: ReplayBatch, second: ReplayBatch) -> ReplayBatch:
         expert_actions=np.concatenate([first.expert_actions, second.expert_actions]),
         pose_targets=np.concatenate([first.pose_targets, second.pose_targets]),
         expert_ties=np.concatenate([first.expert_ties, second.expert_ties]),
-        weights=np.concatenate([first.weights, second.weights]))
+        weights=np.concatenate([first.weights, second.weights]),
+        close_labels=np.concatenate([first.close_labels, second.close_labels]))
 
 
 def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: float,
@@ -243,4 +252,5 @@ def single_transition_batch(obs: Mapping[str, np.ndarray], action: int, reward: 
         terminated=np.array([terminated]), truncated=np.array([truncated]),
         steps=np.ones(1, np.int64), indices=np.zeros(1, np.int64),
         expert_actions=np.full(1, NO_EXPERT, np.int64), pose_targets=NO_POSE[None].copy(),
-        expert_ties=np.full(1, NO_EXPERT, np.int64), weights=np.ones(1, np.float32))
+        expert_ties=np.full(1, NO_EXPERT, np.int64), weights=np.ones(1, np.float32),
+        close_labels=np.full(1, np.nan, np.float32))

@@ -25,6 +25,10 @@ good (``expert_tie``: the other turn where a cube is as near either way; -1 = no
 Likewise each may carry a pose target (the object's pose relative to the gripper, NaN =
 none) for the auxiliary pose loss (:mod:`graspq.learning.pose`).
 
+Hindsight close labels (optional): a transition may carry a target for Q(s, CLOSE) in its
+observation, set after its episode ended (:meth:`ReplayBuffer.set_close_labels`; NaN =
+none; :mod:`graspq.learning.hindsight`).
+
 Priorities (prioritised replay, Schaul et al. 2016): each transition carries a priority, the
 largest any held transition has when it is added (1 in an empty buffer), then its last
 ``|TD error| + epsilon`` (:meth:`ReplayBuffer.update_priorities`). ``sample(...,
@@ -58,7 +62,8 @@ FORMAT_VERSION = 5
 """Version of the ``.npz`` layout written by :meth:`ReplayBuffer.save`; bump on any change.
 Version 1 files (no expert labels) still load, with every label -1; versions 1 and 2 (no
 pose targets) with every pose target unknown (NaN); versions 1 to 3 (no tied labels) with
-every tie -1; versions 1 to 4 (no priorities) with every priority 1."""
+every tie -1; versions 1 to 4 (no priorities, no hindsight close labels) with every
+priority 1 and every close label unknown (NaN)."""
 NO_EXPERT = -1
 """Expert label of a transition no teacher labelled."""
 
@@ -68,8 +73,8 @@ VIEWS: tuple[str, ...] = ("multi", "single")
 _META_KEYS = ("format_version", "capacity", "image_size", "views", "depth_bounds_m", "head",
               "written", "pending", "num_added")
 _FRAME_KEYS = ("overhead", "motor", "action", "reward", "terminated", "truncated", "valid",
-               "expert", "pose", "tie", "priority")
-_V4_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key != "priority")
+               "expert", "pose", "tie", "priority", "close_label")
+_V4_FRAME_KEYS = tuple(key for key in _FRAME_KEYS if key not in ("priority", "close_label"))
 _V3_FRAME_KEYS = tuple(key for key in _V4_FRAME_KEYS if key != "tie")
 _V2_FRAME_KEYS = tuple(key for key in _V3_FRAME_KEYS if key != "pose")
 _V1_FRAME_KEYS = tuple(key for key in _V2_FRAME_KEYS if key != "expert")
@@ -105,6 +110,8 @@ class ReplayBatch(NamedTuple):
     ``NO_EXPERT``."""
     weights: np.ndarray
     """float32 (B,): importance weight of each row's loss (1 for uniform draws)."""
+    close_labels: np.ndarray
+    """float32 (B,): hindsight target for Q(obs, CLOSE), NaN where unlabelled."""
 
 
 def _human_bytes(n: int) -> str:
@@ -171,6 +178,7 @@ class ReplayBuffer:
         self._pose = np.full((slots, POSE_TARGETS), np.nan, np.float32)
         self._tie = np.full(slots, NO_EXPERT, np.int64)
         self._priority = np.ones(slots, np.float32)
+        self._close_label = np.full(slots, np.nan, np.float32)
         self._head = 0  # next slot to write
         self._written = 0  # slots written at least once (they are 0 .. written - 1)
         self._pending = False  # slot head - 1 is the next_obs of an episode still running
@@ -211,7 +219,8 @@ class ReplayBuffer:
         arrays = {"overhead": self._overhead, "motor": self._motor, "action": self._action,
                   "reward": self._reward, "terminated": self._terminated,
                   "truncated": self._truncated, "valid": self._valid, "expert": self._expert,
-                  "pose": self._pose, "tie": self._tie, "priority": self._priority}
+                  "pose": self._pose, "tie": self._tie, "priority": self._priority,
+                  "close_label": self._close_label}
         if self._wrist is not None:
             arrays["wrist"] = self._wrist
         return arrays
@@ -263,8 +272,9 @@ class ReplayBuffer:
     def add(self, obs: Mapping[str, np.ndarray], action: int, reward: float,
             next_obs: Mapping[str, np.ndarray], terminated: bool, truncated: bool,
             expert_action: int = NO_EXPERT, pose_target: np.ndarray = NO_POSE,
-            expert_tie: int = NO_EXPERT) -> None:
-        """Store one environment step (observation contract of :mod:`graspq.observation`).
+            expert_tie: int = NO_EXPERT) -> int:
+        """Store one environment step (observation contract of :mod:`graspq.observation`);
+        returns the slot that holds the transition.
 
         Args:
             obs, next_obs: observation dicts; ``overhead_rgbd`` float32 (S, S, 4) (or its
@@ -315,10 +325,12 @@ class ReplayBuffer:
         self._pose[slot] = pose
         self._tie[slot] = expert_tie
         self._priority[slot] = self.max_priority()
+        self._close_label[slot] = np.nan
         self._valid[slot] = True
         self._count += 1
         self.num_added += 1
         self._pending = not (terminated or truncated)
+        return slot
 
     def extend(self, other: ReplayBuffer) -> None:
         """Append everything ``other`` holds, in its order, as if each of its steps had been
@@ -375,6 +387,20 @@ class ReplayBuffer:
         if ((slots < 0) | (slots >= self._slots)).any() or not self._valid[slots].all():
             raise ValueError("update_priorities: a slot holds no transition")
         self._priority[slots] = (errors + epsilon).astype(np.float32)
+
+    def set_close_labels(self, slots: np.ndarray, values: np.ndarray) -> None:
+        """Give held transitions a hindsight target for Q(obs, CLOSE). Raises ValueError,
+        changing nothing, on a slot that holds no transition or a non-finite value."""
+        slots = np.asarray(slots, np.int64)
+        values = np.asarray(values, np.float32)
+        if slots.shape != values.shape or slots.ndim != 1:
+            raise ValueError(f"slots {slots.shape} and values {values.shape} must be the same "
+                             "1-D shape")
+        if not np.isfinite(values).all():
+            raise ValueError("close labels must be finite")
+        if ((slots < 0) | (slots >= self._slots)).any() or not self._valid[slots].all():
+            raise ValueError("set_close_labels: a slot holds no transition")
+        self._close_label[slots] = values
 
     # ------------------------------------------------------------------ sampling
     def _gather(self, slots: np.ndarray) -> dict[str, np.ndarray]:
@@ -444,7 +470,7 @@ class ReplayBuffer:
             next_obs=self._gather(next_slots), terminated=self._terminated[last],
             truncated=self._truncated[last], steps=steps, indices=idx.astype(np.int64),
             expert_actions=self._expert[idx], pose_targets=self._pose[idx],
-            expert_ties=self._tie[idx], weights=weights)
+            expert_ties=self._tie[idx], weights=weights, close_labels=self._close_label[idx])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -511,6 +537,7 @@ class ReplayBuffer:
                     frames["tie"] = np.full(written, NO_EXPERT, np.int64)
                 if version <= 4:
                     frames["priority"] = np.ones(written, np.float32)
+                    frames["close_label"] = np.full(written, np.nan, np.float32)
         except FileNotFoundError:
             raise
         except _FormatError as exc:

@@ -187,6 +187,15 @@ class TrainingConfig:
                                       "turns; on top of margin_balance)", ge=0.0)
     pretrain_updates: int = param(0, "updates on demonstrations alone before the first "
                                   "episode (DQfD pre-training)", ge=0)
+    hindsight_close_labels: bool = param(False, "after a successful episode, label each "
+                                         "state whose fingertip was at least "
+                                         "hindsight_min_offset_m from where the gripper closed "
+                                         "(x or y) with the miss reward as its CLOSE target: "
+                                         "the object stood there (robot-knowable: joint angles "
+                                         "and the reward; see graspq/learning/hindsight.py)")
+    hindsight_min_offset_m: float = param(0.02, "how far from the successful close a "
+                                          "state's fingertip must be for its hindsight label",
+                                          unit="m", gt=0.0, le=0.2)
     pose_loss_weight: float = param(0.0, "weight of the auxiliary pose loss: a head on the "
                                     "joined features regresses the object's offset and the "
                                     "yaw still to turn, read from the simulator (privileged, "
@@ -230,6 +239,9 @@ class TrainingConfig:
             raise ConfigError("learner", "qlearning learns from the latest transition only: "
                               "n_step must be 1, demo_episodes 0, expert_labels false and "
                               "pose_loss_weight 0")
+        if self.learner == "qlearning" and self.hindsight_close_labels:
+            raise ConfigError("hindsight_close_labels", "qlearning has no replay buffer to "
+                              "label: set it to false")
         if self.learner == "qlearning" and self.prioritized_replay.alpha > 0:
             raise ConfigError("prioritized_replay.alpha", "qlearning has no replay buffer to "
                               "prioritise: set it to 0")

@@ -50,6 +50,7 @@ from graspq.learning.demonstrations import (
     oracle_labels,
     record_oracle_episodes,
 )
+from graspq.learning.hindsight import HindsightCloseLabeller
 from graspq.learning.pose import NO_POSE
 from graspq.learning.precision import describe_precision
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
@@ -249,6 +250,10 @@ class Trainer:
                         if training.expert_labels or training.pose_loss_weight > 0 else None)
         self.rng = np.random.default_rng(training.seed)
         self.curriculum = Curriculum(training.curriculum, env_config.scene)
+        self.hindsight = (HindsightCloseLabeller(training.hindsight_min_offset_m,
+                                                 env_config.rewards)
+                          if training.hindsight_close_labels else None)
+        self.hindsight_labels = 0  # labelled since this process started (for the logs)
         self.episode = 0  # completed training episodes
         self.env_steps = 0
         # Episode seeds handed out: with actors the episodes in flight run ahead of those
@@ -509,9 +514,22 @@ class Trainer:
             if self.replay is None:
                 return self.agent.update(single_transition_batch(
                     obs, action, reward, next_obs, terminated, truncated))
-            self.replay.add(obs, action, reward, next_obs, terminated, truncated,
-                            expert_action=expert, pose_target=pose, expert_tie=tie)
+            slot = self.replay.add(obs, action, reward, next_obs, terminated, truncated,
+                                   expert_action=expert, pose_target=pose, expert_tie=tie)
+            if self.hindsight is not None:
+                self._label_in_hindsight(slot, obs, reward, terminated, truncated)
             return self._learn()
+
+    def _label_in_hindsight(self, slot: int, obs: dict[str, np.ndarray], reward: float,
+                            terminated: bool, truncated: bool) -> None:
+        """Collect the episode's states; once it succeeds, label them (hindsight.py)."""
+        self.hindsight.step(slot, obs)
+        if terminated or truncated:
+            success = terminated and reward == self.env_config.rewards.success
+            slots, values = self.hindsight.finish(success)
+            if slots.size:
+                self.replay.set_close_labels(slots, values)
+                self.hindsight_labels += int(slots.size)
 
     def _run_collected_episode(self) -> EpisodeStats:
         """One exploring episode on the robot of :attr:`collector`, learning from each step."""
@@ -670,6 +688,8 @@ class Trainer:
                 writer.add_scalar(tag, row[key], self.episode)
         for name, value in stats.loss_parts.items():
             writer.add_scalar(f"losses/{name}", value, self.episode)
+        if self.hindsight is not None:
+            writer.add_scalar("charts/hindsight_labels", self.hindsight_labels, self.episode)
         priority = self.training.prioritized_replay
         if priority.alpha > 0 and self.replay is not None:
             writer.add_scalar("replay/priority_max", self.replay.max_priority(), self.episode)
