@@ -375,32 +375,31 @@ class ReplayBuffer:
         ``slots`` are a batch's ``indices``; a slot drawn twice keeps its last error. Raises
         ValueError, changing nothing, on a slot that holds no transition or a non-finite error.
         """
-        slots = np.asarray(slots, np.int64)
-        errors = np.abs(np.asarray(td_errors, np.float64))
-        if slots.shape != errors.shape or slots.ndim != 1:
-            raise ValueError(f"slots {slots.shape} and td_errors {errors.shape} must be the "
-                             "same 1-D shape")
-        if not np.isfinite(errors).all():
-            raise ValueError("td_errors must be finite")
         if not epsilon > 0:
             raise ValueError(f"priority epsilon must be > 0, got {epsilon}")
-        if ((slots < 0) | (slots >= self._slots)).any() or not self._valid[slots].all():
-            raise ValueError("update_priorities: a slot holds no transition")
-        self._priority[slots] = (errors + epsilon).astype(np.float32)
+        slots, errors = self._held_slots("update_priorities", slots, td_errors, "td_errors")
+        self._priority[slots] = (np.abs(errors) + epsilon).astype(np.float32)
 
     def set_close_labels(self, slots: np.ndarray, values: np.ndarray) -> None:
         """Give held transitions a hindsight target for Q(obs, CLOSE). Raises ValueError,
         changing nothing, on a slot that holds no transition or a non-finite value."""
+        slots, values = self._held_slots("set_close_labels", slots, values, "close labels")
+        self._close_label[slots] = values.astype(np.float32)
+
+    def _held_slots(self, caller: str, slots: np.ndarray, values: np.ndarray,
+                    name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``slots`` and their per-slot ``values`` as arrays, once checked: the same 1-D
+        shape, finite values, and every slot holding a transition (ValueError otherwise)."""
         slots = np.asarray(slots, np.int64)
-        values = np.asarray(values, np.float32)
+        values = np.asarray(values, np.float64)
         if slots.shape != values.shape or slots.ndim != 1:
-            raise ValueError(f"slots {slots.shape} and values {values.shape} must be the same "
+            raise ValueError(f"slots {slots.shape} and {name} {values.shape} must be the same "
                              "1-D shape")
         if not np.isfinite(values).all():
-            raise ValueError("close labels must be finite")
+            raise ValueError(f"{name} must be finite")
         if ((slots < 0) | (slots >= self._slots)).any() or not self._valid[slots].all():
-            raise ValueError("set_close_labels: a slot holds no transition")
-        self._close_label[slots] = values
+            raise ValueError(f"{caller}: a slot holds no transition")
+        return slots, values
 
     # ------------------------------------------------------------------ sampling
     def _gather(self, slots: np.ndarray) -> dict[str, np.ndarray]:
