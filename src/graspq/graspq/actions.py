@@ -113,14 +113,39 @@ def _add(pose: tuple[int, ...], step: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(a + b for a, b in zip(pose, step, strict=True))
 
 
+class RandomStreak:
+    """The random action an episode's exploration is holding (ez-greedy, Dabney et al. 2021:
+    "Temporally-extended epsilon-greedy exploration"). A random action, once drawn, is taken
+    again for a length drawn uniformly from 1 to ``max_length`` steps: a cube 30 deg off
+    needs two turns in a row, which one-step epsilon-greedy rarely takes. One per episode (a
+    streak never outlives its episode, so runs resume at an episode boundary exactly).
+    ``max_length`` 1 is plain epsilon-greedy."""
+
+    def __init__(self, max_length: int = 1) -> None:
+        if max_length < 1:
+            raise ValueError(f"a streak's max_length must be at least 1, got {max_length}")
+        self.max_length = int(max_length)
+        self.action = 0
+        self.steps_left = 0
+
+
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
-                   rng: np.random.Generator) -> int:
-    """With probability ``epsilon`` a uniformly random action, else ``greedy()``.
+                   rng: np.random.Generator, streak: RandomStreak | None = None) -> int:
+    """With probability ``epsilon`` a uniformly random action, else ``greedy()``; with a
+    ``streak`` holding steps, its action again (no draw, no ``greedy()``).
 
     Both random draws always happen, in this order, so the RNG stream does not depend on
     which branch was taken or on what ``greedy`` returns (resumed runs and re-recorded
-    demonstrations replay exactly); ``greedy`` is only called when it is used.
+    demonstrations replay exactly); ``greedy`` is only called when it is used. A streak
+    longer than 1 draws its length third, every time; ``max_length`` 1 draws as no streak.
     """
+    if streak is not None and streak.steps_left > 0:
+        streak.steps_left -= 1
+        return streak.action
     explore = rng.random() < epsilon
     random_action = int(rng.integers(num_actions))
+    if streak is not None and streak.max_length > 1:
+        length = int(rng.integers(1, streak.max_length + 1))
+        if explore:
+            streak.action, streak.steps_left = random_action, length - 1
     return random_action if explore else int(greedy())

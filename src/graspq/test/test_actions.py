@@ -1,4 +1,5 @@
-"""Greedy action choice: plain argmax, or never back to a pose of the last few moves."""
+"""Action choice: plain argmax, never back to a pose of the last few moves, and exploration
+(epsilon-greedy with random streaks)."""
 
 import dataclasses
 import itertools
@@ -6,7 +7,15 @@ import itertools
 import numpy as np
 import pytest
 
-from graspq.actions import GRID_STEP, NUM_ACTIONS, Action, GreedyChooser, greedy_action
+from graspq.actions import (
+    GRID_STEP,
+    NUM_ACTIONS,
+    Action,
+    GreedyChooser,
+    RandomStreak,
+    epsilon_greedy,
+    greedy_action,
+)
 from graspq.learning.trainer import GreedyPolicy
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
@@ -169,3 +178,59 @@ def test_blocking_reversal_breaks_a_real_two_step_loop():
         assert REVERSE[Action(blocked[0][-1])] == blocked[1][0] == looping[1][0]
     finally:
         env.close()
+
+
+def _explore(steps, epsilon, streak, seed=0):
+    """Actions of ``steps`` epsilon-greedy choices whose greedy action is always CLOSE."""
+    rng = np.random.default_rng(seed)
+    actions = [epsilon_greedy(lambda: Action.CLOSE, epsilon, NUM_ACTIONS, rng, streak)
+               for _ in range(steps)]
+    return actions, rng
+
+
+def _runs(actions):
+    """Lengths of the runs of equal consecutive actions."""
+    return [len(list(group)) for _, group in itertools.groupby(actions)]
+
+
+def test_a_streak_of_one_draws_exactly_as_plain_epsilon_greedy():
+    plain, plain_rng = _explore(500, 0.3, None)
+    streaked, streak_rng = _explore(500, 0.3, RandomStreak(1))
+    assert streaked == plain
+    assert streak_rng.random() == plain_rng.random()  # the generators are in the same state
+
+
+def test_a_random_action_is_held_for_one_to_max_length_steps():
+    streak = RandomStreak(3)
+    actions, _ = _explore(3000, 1.0, streak)  # every choice explores
+    greedy_calls = []
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        epsilon_greedy(lambda: greedy_calls.append(1) or 0, 1.0, NUM_ACTIONS, rng, streak)
+    assert not greedy_calls  # exploring never asks the network
+    # Held actions make runs longer than independent draws do: streaks of 1-3 steps (mean 2),
+    # and the next streak repeats the action with probability 1/9: mean run 2 x 9/8 = 2.25.
+    runs = _runs(actions)
+    assert 1.9 < np.mean(runs) < 2.5
+    assert max(runs) >= 4  # two streaks of one action can meet
+    plain_runs = _runs(_explore(3000, 1.0, None)[0])
+    assert np.mean(plain_runs) < 1.2
+
+
+def test_a_streak_is_taken_only_when_exploring_and_never_replaces_the_greedy_choice():
+    actions, _ = _explore(300, 0.0, RandomStreak(5))
+    assert actions == [Action.CLOSE] * 300
+    # A streak drawn once is held, then the greedy choice comes back.
+    streak = RandomStreak(4)
+    rng = np.random.default_rng(5)
+    first = epsilon_greedy(lambda: Action.CLOSE, 1.0, NUM_ACTIONS, rng, streak)
+    held = streak.steps_left
+    assert 0 <= held <= 3 and streak.action == first
+    following = [epsilon_greedy(lambda: Action.CLOSE, 0.0, NUM_ACTIONS, rng, streak)
+                 for _ in range(held + 2)]
+    assert following == [first] * held + [Action.CLOSE] * 2
+
+
+def test_a_streak_shorter_than_one_step_is_refused():
+    with pytest.raises(ValueError, match="max_length must be at least 1, got 0"):
+        RandomStreak(0)

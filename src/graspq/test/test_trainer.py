@@ -67,11 +67,12 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
         torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
 
-@pytest.mark.parametrize(("precision", "priority_alpha"),
-                         [("fp32", 0.0), ("bf16", 0.0), ("fp32", 0.6)])
+@pytest.mark.parametrize(("precision", "priority_alpha", "streak"),
+                         [("fp32", 0.0, 1), ("bf16", 0.0, 1), ("fp32", 0.6, 3)])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
-                                                              priority_alpha):
-    config = dataclasses.replace(TINY, precision=precision,
+                                                              priority_alpha, streak):
+    exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak)
+    config = dataclasses.replace(TINY, precision=precision, exploration=exploration,
                                  prioritized_replay=PrioritizedReplayConfig(priority_alpha))
     straight = _train(tmp_path / "straight", config)
     _train(tmp_path / "split", config, stop_after=2)
@@ -510,3 +511,20 @@ def test_prioritised_replay_is_refused_for_qlearning_with_a_clear_error(tmp_path
     assert "prioritized_replay.alpha" in result.stderr and "no replay buffer" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_training_episodes_hold_their_random_actions_for_a_streak(tmp_path):
+    """max_random_streak reaches the training episodes: with every step exploring, the
+    replay's actions come in runs of the streak's length, not one-step draws."""
+    def mean_run(streak):
+        exploration = ExplorationConfig(epsilon_start=1.0, epsilon_end=1.0,
+                                        epsilon_decay_episodes=1, max_random_streak=streak)
+        config = dataclasses.replace(TINY, exploration=exploration, demo_episodes=0,
+                                     demo_margin=0.0, pretrain_updates=0, eval_every=4,
+                                     checkpoint_every=4)
+        replay = _train(tmp_path / f"streak{streak}", config).replay
+        actions = replay._action[replay._valid]  # in the order taken, episode after episode
+        assert actions.size > 10
+        return actions.size / (np.count_nonzero(np.diff(actions)) + 1)
+
+    assert mean_run(1) < 1.4 < 1.9 < mean_run(6)

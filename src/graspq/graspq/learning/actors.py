@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from graspq.actions import RandomStreak
 from graspq.learning.agent import QAgent
 from graspq.learning.demonstrations import OracleLabels, oracle_labels
 from graspq.learning.settings import TrainingConfig
@@ -98,8 +99,9 @@ class EpisodeWorker:
         obs, info = self.env.reset(seed=task.env_seed, options=task.reset_options)
         observations, actions, rewards, labels = [obs], [], [], []
         terminated = truncated = False
+        streak = RandomStreak(self.training.exploration.max_random_streak)
         while not (terminated or truncated):
-            action = self.agent.act(obs, task.epsilon, rng)
+            action = self.agent.act(obs, task.epsilon, rng, streak)
             labels.append(oracle_labels(self.teacher, self.training.expert_turn_ties)
                           if self.teacher is not None else None)
             obs, reward, terminated, truncated, info = self.env.step(action)

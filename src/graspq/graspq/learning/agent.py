@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from graspq.actions import TURNS, Action, epsilon_greedy
+from graspq.actions import TURNS, Action, RandomStreak, epsilon_greedy
 from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.precision import autocast, resolve_precision
@@ -94,11 +94,12 @@ class QAgent:
         return self.online(*self._inputs(obs))[0].numpy()
 
     def act(self, obs: Mapping[str, np.ndarray], epsilon: float,
-            rng: np.random.Generator) -> int:
-        """Epsilon-greedy action (:func:`graspq.actions.epsilon_greedy`: the RNG stream does
-        not depend on the network's outputs, so resumed runs replay exactly)."""
+            rng: np.random.Generator, streak: RandomStreak | None = None) -> int:
+        """Epsilon-greedy action, holding the episode's random ``streak`` if one is given
+        (:func:`graspq.actions.epsilon_greedy`: the RNG stream does not depend on the
+        network's outputs, so resumed runs replay exactly)."""
         return epsilon_greedy(lambda: int(np.argmax(self.q_values(obs))), epsilon,
-                              self.online.config.num_actions, rng)
+                              self.online.config.num_actions, rng, streak)
 
     # ------------------------------------------------------------------------- learning
     def balance_labels(self, counts: np.ndarray) -> np.ndarray:

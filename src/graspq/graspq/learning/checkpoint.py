@@ -31,9 +31,9 @@ _REQUIRED_KEYS = ("format", "graspq_version", "training_config", "env_config", "
 
 # Training keys added after the first checkpoints were written, with the value that reproduces
 # how a checkpoint written before the key existed was trained (torch's BatchNorm momentum; the
-# options, the curriculum and prioritised replay were off; one generator drove every
-# demonstration's noise, in one process; the first fingertip-feature runs used 0.1 m units;
-# updates ran in float32). Loading fills them in, so older runs still evaluate, export and
+# options, the curriculum, prioritised replay and random streaks were off; one generator drove
+# every demonstration's noise, in one process; the first fingertip-feature runs used 0.1 m
+# units; updates ran in float32). Loading fills them in, so older runs still evaluate, export and
 # resume.
 LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "actors.epsilon_alpha": 0.0,
@@ -56,6 +56,7 @@ LEGACY_TRAINING_VALUES: dict[str, Any] = {"network.batchnorm_momentum": 0.1,
                                           "demo_workers": 1,
                                           "expert_labels": False,
                                           "expert_turn_ties": False,
+                                          "exploration.max_random_streak": 1,
                                           "margin_balance": 0.0,
                                           "network.fingertip_features": False,
                                           "network.fingertip_unit_m": 0.1,

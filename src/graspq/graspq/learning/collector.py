@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from graspq.actions import Action, epsilon_greedy
+from graspq.actions import Action, RandomStreak, epsilon_greedy
 from graspq.config import ConfigError
 from graspq.servo.policies import SimpleDecision, softmax
 from graspq.sim.rollout import EpisodeRecord, RolloutSummary
@@ -71,18 +71,21 @@ class AgentGuard:
 
 class ExploringPolicy:
     """Epsilon-greedy over the agent's Q-values (the training episodes' policy), as a servo
-    runtime policy. Its own generator: the trainer's is used on another thread."""
+    runtime policy, for one episode (its random streak). Its own generator: the trainer's is
+    used on another thread."""
 
     revisit_window = 0
 
-    def __init__(self, guard: AgentGuard, epsilon: float, rng: np.random.Generator) -> None:
+    def __init__(self, guard: AgentGuard, epsilon: float, rng: np.random.Generator,
+                 max_random_streak: int = 1) -> None:
         self._guard, self._epsilon, self._rng = guard, epsilon, rng
+        self._streak = RandomStreak(max_random_streak)
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> SimpleDecision:
         start = time.perf_counter()
         q_values = self._guard.q_values(obs)
         action = epsilon_greedy(lambda: int(np.argmax(q_values)), self._epsilon,
-                                len(q_values), self._rng)
+                                len(q_values), self._rng, self._streak)
         return SimpleDecision(Action(action), np.asarray(q_values, np.float32), softmax(q_values),
                               (time.perf_counter() - start) * 1e3)
 
@@ -97,7 +100,8 @@ class GreedyGuardedPolicy(ExploringPolicy):
 
 def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env_seed: int,
                              epsilon: float, rng: np.random.Generator,
-                             learn: Callable[[StepRecord], None]) -> EpisodeRecord:
+                             learn: Callable[[StepRecord], None],
+                             max_random_streak: int = 1) -> EpisodeRecord:
     """One exploring episode on the robot; ``learn`` is called on this thread for each
     finished step, in order."""
     steps: queue.SimpleQueue[StepRecord] = queue.SimpleQueue()
@@ -106,8 +110,8 @@ def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env
         while not steps.empty():
             learn(steps.get())
 
-    record = collector.collect(env_seed, ExploringPolicy(guard, epsilon, rng), steps.put,
-                               drain)
+    policy = ExploringPolicy(guard, epsilon, rng, max_random_streak)
+    record = collector.collect(env_seed, policy, steps.put, drain)
     drain()
     return record
 

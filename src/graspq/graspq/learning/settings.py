@@ -54,6 +54,10 @@ class ExplorationConfig:
     epsilon_start: float = param(1.0, "exploration rate at the first episode", ge=0.0, le=1.0)
     epsilon_end: float = param(0.05, "exploration rate after the decay", ge=0.0, le=1.0)
     epsilon_decay_episodes: int = param(1500, "episodes over which epsilon decays", ge=1)
+    max_random_streak: int = param(1, "a random action is held for a length drawn from 1 to "
+                                   "this many steps (ez-greedy, Dabney et al. 2021: turns and "
+                                   "moves of several steps in a row; see graspq/actions.py); "
+                                   "1 = plain epsilon-greedy", ge=1, le=60)
 
     def epsilon(self, episode: int) -> float:
         """Exploration rate for a 0-based training episode."""
