@@ -4,6 +4,7 @@ with two actors, checkpoint and resume, and an actor killed mid-run."""
 
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -70,6 +71,26 @@ def test_a_worker_returns_whole_episodes_that_its_seeds_repeat():
             worker.run_episode(dataclasses.replace(task, weights_version=2), None)
     finally:
         worker.close()
+
+
+def test_a_worker_holds_its_random_streaks():
+    """Actor episodes explore as the trainer's own: max_random_streak reaches the worker."""
+    def mean_run(streak):
+        exploration = dataclasses.replace(ACTOR_RUN.exploration, max_random_streak=streak)
+        worker = EpisodeWorker(dataclasses.replace(ACTOR_RUN, exploration=exploration),
+                               TINY_ENV, actor=0)
+        try:
+            weights, runs = worker.agent.online.state_dict(), []
+            for index in range(10):
+                task = EpisodeTask(index, episode_seed(ACTOR_RUN.seed, index), 1.0,
+                                   (ACTOR_RUN.seed, index), 1)
+                actions = worker.run_episode(task, weights).actions
+                runs += [len(list(run)) for _, run in itertools.groupby(actions)]
+            return np.mean(runs)
+        finally:
+            worker.close()
+
+    assert mean_run(1) < 1.4 < 1.9 < mean_run(6)
 
 
 def test_actors_explore_less_the_higher_their_index():

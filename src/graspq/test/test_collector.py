@@ -4,14 +4,19 @@ evaluate, checkpoint and resume, the replay holds every step the robot reported,
 config that needs the simulator's privileged teacher is refused naming the key."""
 
 import dataclasses
+import itertools
 
+import numpy as np
 import pytest
 
 from graspq.config import ConfigError
+from graspq.learning.agent import QAgent
+from graspq.learning.collector import AgentGuard, ExploringPolicy
 from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.learning.trainer import Trainer, read_log
 from graspq.servo.runtime import ServoRuntime
 from graspq.servo.settings import ServoConfig, SimDevicesConfig
+from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.robot import SimRobot
 from graspq.sim.rollout import EpisodeRecord
 from graspq.sim.settings import CameraConfig, EnvConfig
@@ -75,3 +80,21 @@ def test_a_config_that_needs_the_oracle_is_refused_with_a_robot(tmp_path, key, v
     training = dataclasses.replace(TRAINING, demo_margin=0.8, **{key: value})
     with pytest.raises(ConfigError, match=key):
         Trainer(training, ENV, tmp_path, log=lambda _line: None, collector=object())
+
+
+def test_the_robots_exploring_policy_holds_its_random_streaks():
+    """Robot episodes explore as simulated ones: max_random_streak reaches ExploringPolicy."""
+    agent = QAgent(TRAINING, TRAINING.network.gqn(32, "multi"), ENV.camera.depth_near_m,
+                   ENV.camera.depth_far_m)
+    env = BaxterGraspEnv(ENV)
+    try:
+        obs, _ = env.reset(seed=0)
+    finally:
+        env.close()
+
+    def mean_run(streak):
+        policy = ExploringPolicy(AgentGuard(agent), 1.0, np.random.default_rng(2), streak)
+        actions = [int(policy.decide(obs).action) for _ in range(300)]
+        return np.mean([len(list(run)) for _, run in itertools.groupby(actions)])
+
+    assert mean_run(1) < 1.4 < 1.9 < mean_run(4)
