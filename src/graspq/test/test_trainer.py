@@ -417,7 +417,8 @@ def test_bench_demos_json_records_the_same_demonstrations_in_two_processes():
     assert "Traceback" not in refused.stderr
 
 
-def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path, signum):
     import signal
     import time
 
@@ -439,7 +440,7 @@ def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "training did not get going"
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signum))
     _, stderr = process.communicate(timeout=240)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "stopped at episode" in stderr

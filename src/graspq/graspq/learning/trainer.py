@@ -168,24 +168,29 @@ class _EpisodeLosses:
 
 
 class _StopRequest:
-    """First Ctrl-C asks the loop to stop after the current episode; a second one aborts.
+    """First Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current episode and
+    checkpoint; a second one aborts. SIGTERM is what ``kill``, a job scheduler, a container
+    stop and a session's end send: without it they lost every episode since the last
+    periodic checkpoint.
 
-    A SIGINT within ``_REPEAT_S`` of the first counts as the same request: ``ros2 launch``
+    A signal within ``_REPEAT_S`` of the first counts as the same request: ``ros2 launch``
     passes the terminal's Ctrl-C on to a node that got it already.
     """
 
     _REPEAT_S = 1.0
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
         self._requested_at = -math.inf
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequest:
         try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         except ValueError:  # not the main thread (e.g. inside a ROS executor)
-            self._previous = None
+            self._previous = {}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -196,8 +201,8 @@ class _StopRequest:
             self.requested, self._requested_at = True, now
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 class Trainer:
