@@ -40,6 +40,21 @@ def test_stages_widen_evenly_to_the_full_task():
     assert curriculum.record(True) is False
 
 
+def test_a_yaw_curriculum_widens_to_every_yaw_a_cube_shows_and_off_draws_as_before():
+    curriculum = Curriculum(CurriculumConfig(stages=3, first_object_yaw_half_deg=0.0, window=1),
+                            SCENE)
+    seen = []
+    while not curriculum.final:
+        seen.append(curriculum.reset_options()["object_yaw_half_deg"])
+        assert "turned at most" in curriculum.describe()
+        curriculum.record(True)
+    assert seen == pytest.approx([0.0, 15.0, 30.0])
+    assert curriculum.reset_options() == {}  # the full task: any yaw
+    off = Curriculum(CurriculumConfig(stages=3), SCENE)  # 45 deg: the key stays out
+    assert "object_yaw_half_deg" not in off.reset_options()
+    assert "turned" not in off.describe()
+
+
 def test_promotion_needs_the_success_rate_over_the_window():
     curriculum = Curriculum(CurriculumConfig(stages=2, window=4, promote_success=0.75), SCENE)
     for outcome in (True, False, True, False, True, False, True):  # 2 of the last 4
@@ -81,7 +96,8 @@ def test_training_follows_the_curriculum_and_resumes_at_its_stage(tmp_path):
         TINY_ENV.actions, close_mode="descend"))
     config = dataclasses.replace(
         TINY, episodes=10, checkpoint_every=5, eval_every=10, eval_episodes=1,
-        curriculum=CurriculumConfig(stages=3, window=1, promote_success=1.0))
+        curriculum=CurriculumConfig(stages=3, window=1, promote_success=1.0,
+                                    first_object_yaw_half_deg=15.0))
 
     def train(run, **kwargs):
         trainer = Trainer(config, env, run, log=lambda line: None, **kwargs)
@@ -105,6 +121,8 @@ def test_training_follows_the_curriculum_and_resumes_at_its_stage(tmp_path):
     assert [(row["episode"], row["stage"]) for row in rows] == expected
     assert [float(row["spawn_half_xy_m"]) for row in rows] == pytest.approx(
         [0.03 * int(s) for _, s in expected])
+    assert [float(row["object_yaw_half_deg"]) for row in rows] == pytest.approx(
+        [15.0 + 10.0 * int(s) for _, s in expected])
     # Stopped and resumed, the run goes through the same stages at the same episodes.
     split = tmp_path / "split"
     trainer = Trainer(config, env, split, log=lambda line: None)
@@ -115,6 +133,23 @@ def test_training_follows_the_curriculum_and_resumes_at_its_stage(tmp_path):
         trainer.close()
     train(split, resume=True)
     assert _csv(split / "curriculum.csv") == rows
+
+
+def test_a_run_begun_before_the_yaw_column_keeps_its_curriculum_csv_header(tmp_path):
+    config = dataclasses.replace(TINY, episodes=2, eval_every=2, eval_episodes=1,
+                                 curriculum=CurriculumConfig(stages=2))
+    run = tmp_path / "run"
+    run.mkdir()
+    old_header = "episode,env_steps,stage,spawn_half_xy_m,start_height_above_table_m\n"
+    (run / "curriculum.csv").write_text(old_header)
+    trainer = Trainer(config, TINY_ENV, run, log=lambda line: None)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    lines = (run / "curriculum.csv").read_text().splitlines()
+    assert lines[0] + "\n" == old_header
+    assert len(lines) == 2 and lines[1].count(",") == 4  # stage 0's row, in the old columns
 
 
 def _csv(path):

@@ -15,6 +15,7 @@ from graspq.servo.runtime import CommandKind, ServoCommand, ServoRuntime
 from graspq.servo.settings import ServoConfig, SimDevicesConfig
 from graspq.servo.sim_devices import ServoSim
 from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
 from graspq.sim.robot import SimRobot
 from graspq.sim.settings import CameraConfig, EnvConfig
 
@@ -101,7 +102,26 @@ def test_reset_options_narrow_the_spawn_and_move_the_start(env):
         table + env.config.scene.start_height_above_table_m)
 
 
+def test_the_yaw_option_turns_a_cube_no_further_than_asked_from_the_fingers(env):
+    oracle = OraclePolicy(env)
+    errors = {}
+    for half in (0.0, 10.0):
+        errors[half] = []
+        for seed in range(6):
+            env.reset(seed=seed, options={"object": "cube", "object_yaw_half_deg": half})
+            errors[half].append(abs(math.degrees(oracle.yaw_error())))
+    assert max(errors[0.0]) < 1.0  # settling may turn it a little
+    assert max(errors[10.0]) < 11.0 and max(errors[10.0]) > 1.0  # not all aligned
+    unbounded = []
+    for seed in range(12):
+        env.reset(seed=seed, options={"object": "cube"})
+        unbounded.append(abs(math.degrees(oracle.yaw_error())))
+    assert max(unbounded) > 15.0  # without the option, any yaw
+
+
 @pytest.mark.parametrize(("options", "match"), [
+    ({"object_yaw_half_deg": 181.0}, "object_yaw_half_deg"),
+    ({"object_yaw_half_deg": -1.0}, "object_yaw_half_deg"),
     ({"spawn_half_xy_m": 0.5}, "spawn_half_xy_m"),
     ({"spawn_half_xy_m": -0.01}, "spawn_half_xy_m"),
     ({"start_height_above_table_m": 0.9}, "start_height_above_table_m"),

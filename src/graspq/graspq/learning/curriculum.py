@@ -6,7 +6,11 @@ third of them with the object right under the start pose (docs/results_reward_on
 training starts where the reward is found by chance and widens the task as the agent succeeds:
 stage 0 spawns objects within ``first_spawn_half_xy_m`` of the workspace centre and starts
 the fingertip at ``first_start_height_above_table_m``; each later stage moves both evenly
-towards the scene's own values, and the last stage is the full task. The curriculum moves on
+towards the scene's own values, and the last stage is the full task. With
+``first_object_yaw_half_deg`` below 45, objects also start turned at most that far from the
+gripper's start yaw, widening to 45 deg (every yaw a cube can show): a cube's faces must lie
+across the fingers, and the reward-only learner does not learn to turn when the cube is drawn
+at any yaw from the start (docs/results_reward_only.md). The curriculum moves on
 once the success rate over the stage's last ``window`` training episodes reaches
 ``promote_success``. Only training episodes follow it: evaluations run the full task.
 """
@@ -18,6 +22,9 @@ from typing import Any
 
 from graspq.learning.settings import CurriculumConfig
 from graspq.sim.settings import SceneConfig
+
+# A cube is the same every quarter turn: within 45 deg either way of any yaw lies every yaw.
+FULL_YAW_HALF_DEG = 45.0
 
 
 class Curriculum:
@@ -57,12 +64,21 @@ class Curriculum:
         full = self.scene.start_height_above_table_m
         return first + self.fraction() * (full - first)
 
+    def object_yaw_half_deg(self) -> float:
+        """How far (deg) an object may be turned from the gripper's start yaw; 45 and more
+        show a cube at every yaw."""
+        first = self.config.first_object_yaw_half_deg
+        return first + self.fraction() * (FULL_YAW_HALF_DEG - first)
+
     def reset_options(self) -> dict[str, Any]:
         """The env's reset options for the next training episode ({} on the full task)."""
         if self.final:
             return {}
-        return {"spawn_half_xy_m": self.spawn_half_xy_m(),
-                "start_height_above_table_m": self.start_height_above_table_m()}
+        options = {"spawn_half_xy_m": self.spawn_half_xy_m(),
+                   "start_height_above_table_m": self.start_height_above_table_m()}
+        if self.config.first_object_yaw_half_deg < FULL_YAW_HALF_DEG:  # off: draws as before
+            options["object_yaw_half_deg"] = self.object_yaw_half_deg()
+        return options
 
     def record(self, success: bool) -> bool:
         """Count a finished training episode; True when it moves the curriculum on."""
@@ -80,7 +96,9 @@ class Curriculum:
     def describe(self) -> str:
         return (f"curriculum stage {self.stage}/{self.config.stages}: objects within "
                 f"{self.spawn_half_xy_m() * 100:.1f} cm of the centre, start "
-                f"{self.start_height_above_table_m() * 100:.1f} cm above the table")
+                f"{self.start_height_above_table_m() * 100:.1f} cm above the table"
+                + (f", objects turned at most {self.object_yaw_half_deg():.1f} deg"
+                   if self.config.first_object_yaw_half_deg < FULL_YAW_HALF_DEG else ""))
 
     def state_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "outcomes": list(self._outcomes)}

@@ -94,6 +94,11 @@ class CurriculumConfig:
     first_start_height_above_table_m: float = param(
         0.15, "fingertip start height in the first stage; each stage moves it evenly to the "
         "scene's start_height_above_table_m", unit="m", gt=0.0, le=0.5)
+    first_object_yaw_half_deg: float = param(
+        45.0, "in the first stage an object's yaw lies within this of the gripper's start "
+        "yaw (the fingers close across a cube's faces); each stage widens it evenly to 45 deg, "
+        "where a cube, the same every quarter turn, shows every yaw; 45 = any yaw throughout",
+        unit="deg", ge=0.0, le=45.0)
     promote_success: float = param(
         0.5, "success rate of the stage's last `window` training episodes that moves the "
         "curriculum to the next stage", gt=0.0, le=1.0)

@@ -64,7 +64,7 @@ from graspq.sim.settings import ENV_NODE_NAME, OBJECT_TYPES, EnvConfig
 TRAIN_COLUMNS = ("episode", "env_steps", "updates", "steps", "return", "outcome", "object",
                  "epsilon", "loss", "success_rate_100", "steps_per_s", "wall_s")
 CURRICULUM_COLUMNS = ("episode", "env_steps", "stage", "spawn_half_xy_m",
-                      "start_height_above_table_m")
+                      "start_height_above_table_m", "object_yaw_half_deg")
 EVAL_COLUMNS = ("episode", "env_steps", "success_rate", *OBJECT_TYPES, "mean_steps",
                 "mean_steps_to_success", "mean_return")
 _DEMO_SEED_OFFSET = 1 << 19  # demonstration episodes use seeds no training episode uses
@@ -385,8 +385,11 @@ class Trainer:
     def _append(self, name: str, columns: tuple[str, ...], row: dict) -> None:
         path = self.run_dir / name
         new = not path.exists()
+        if not new:  # a run begun before a column was added keeps its own header
+            with open(path, newline="") as handle:
+                columns = tuple(next(csv.reader(handle), columns))
         with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, columns)
+            writer = csv.DictWriter(handle, columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -711,7 +714,8 @@ class Trainer:
         self._append("curriculum.csv", CURRICULUM_COLUMNS, {
             "episode": self.episode, "env_steps": self.env_steps, "stage": curriculum.stage,
             "spawn_half_xy_m": round(curriculum.spawn_half_xy_m(), 6),
-            "start_height_above_table_m": round(curriculum.start_height_above_table_m(), 6)})
+            "start_height_above_table_m": round(curriculum.start_height_above_table_m(), 6),
+            "object_yaw_half_deg": round(curriculum.object_yaw_half_deg(), 3)})
         self._tensorboard().add_scalar("charts/curriculum_stage", curriculum.stage,
                                        self.episode)
 

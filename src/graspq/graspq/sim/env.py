@@ -47,7 +47,8 @@ from graspq.sim.settings import EnvConfig
 from graspq.sim.viewer import camera_panel
 
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
-_RESET_OPTIONS = {"object", "object_pose", "spawn_half_xy_m", "start_height_above_table_m"}
+_RESET_OPTIONS = {"object", "object_pose", "spawn_half_xy_m", "start_height_above_table_m",
+                  "object_yaw_half_deg"}
 
 
 @dataclasses.dataclass
@@ -65,7 +66,9 @@ class BaxterGraspEnv(gymnasium.Env):
     ``reset(options=...)`` accepts ``{"object": "cube" | "sphere" | "cylinder"}`` and
     ``{"object_pose": (x, y, yaw)}`` to fix what the seed would otherwise draw, and (a
     training curriculum's) ``{"spawn_half_xy_m": m}`` to narrow the spawn square and
-    ``{"start_height_above_table_m": m}`` to start the fingertip at another height.
+    ``{"start_height_above_table_m": m}`` to start the fingertip at another height and
+    ``{"object_yaw_half_deg": d}`` to turn the object at most ``d`` deg from the gripper's
+    start yaw (where the fingers close across a cube's faces).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -128,10 +131,15 @@ class BaxterGraspEnv(gymnasium.Env):
         if spawn_half is not None and not 0.0 <= spawn_half <= self.config.scene.spawn_half_xy_m:
             raise ValueError(f"reset option spawn_half_xy_m must lie in [0, "
                              f"{self.config.scene.spawn_half_xy_m}] m, got {spawn_half!r}")
+        yaw_half = options.get("object_yaw_half_deg")
+        if yaw_half is not None and not 0.0 <= yaw_half <= 180.0:
+            raise ValueError(f"reset option object_yaw_half_deg must lie in [0, 180] deg, "
+                             f"got {yaw_half!r}")
         start_position, start_joints = self._start_pose(
             options.get("start_height_above_table_m"))
+        yaw_range = None if yaw_half is None else (self._start_yaw, math.radians(yaw_half))
         self._object = draw_object(self.config, self.np_random, options.get("object"),
-                                   options.get("object_pose"), spawn_half)
+                                   options.get("object_pose"), spawn_half, yaw_range)
         model, data = self.model, self.data
         shape_object(self.scene, data, self._object)
         mujoco.mj_resetData(model, data)

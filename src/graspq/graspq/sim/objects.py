@@ -57,9 +57,11 @@ class ObjectSpec:
 
 def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = None,
                 pose: tuple[float, float, float] | None = None,
-                spawn_half_xy_m: float | None = None) -> ObjectSpec:
-    """A random object; ``kind`` and ``pose`` (x, y, yaw) may be fixed by the caller, and
-    ``spawn_half_xy_m`` narrows the spawn square (default: the scene's)."""
+                spawn_half_xy_m: float | None = None,
+                yaw_range: tuple[float, float] | None = None) -> ObjectSpec:
+    """A random object; ``kind`` and ``pose`` (x, y, yaw) may be fixed by the caller,
+    ``spawn_half_xy_m`` narrows the spawn square (default: the scene's) and ``yaw_range``
+    (centre, half width; rad) the yaw (default: any)."""
     objects, scene = config.objects, config.scene
     kind = kind if kind is not None else str(rng.choice(objects.types))
     half_size = _draw_half_size(objects, kind, rng)
@@ -71,7 +73,8 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
         cx, cy = scene.workspace_center_xy_m
         half = scene.spawn_half_xy_m if spawn_half_xy_m is None else spawn_half_xy_m
         x, y = rng.uniform(-half, half, size=2) + (cx, cy)
-        pose = (float(x), float(y), float(rng.uniform(-np.pi, np.pi)))
+        centre, half_yaw = (0.0, np.pi) if yaw_range is None else yaw_range
+        pose = (float(x), float(y), float(centre + rng.uniform(-half_yaw, half_yaw)))
     return ObjectSpec(kind, tuple(float(h) for h in half_size), float(mass), float(friction),
                       tuple(float(c) for c in rgba), *pose)
 
