@@ -64,6 +64,12 @@ class Curriculum:
         full = self.scene.start_height_above_table_m
         return first + self.fraction() * (full - first)
 
+    @property
+    def turns_objects(self) -> bool:
+        """Whether the stages narrow the object's yaw (off: the env draws any yaw, as before
+        the option existed)."""
+        return self.config.first_object_yaw_half_deg < FULL_YAW_HALF_DEG
+
     def object_yaw_half_deg(self) -> float:
         """How far (deg) an object may be turned from the gripper's start yaw; 45 and more
         show a cube at every yaw."""
@@ -76,7 +82,7 @@ class Curriculum:
             return {}
         options = {"spawn_half_xy_m": self.spawn_half_xy_m(),
                    "start_height_above_table_m": self.start_height_above_table_m()}
-        if self.config.first_object_yaw_half_deg < FULL_YAW_HALF_DEG:  # off: draws as before
+        if self.turns_objects:
             options["object_yaw_half_deg"] = self.object_yaw_half_deg()
         return options
 
@@ -98,7 +104,7 @@ class Curriculum:
                 f"{self.spawn_half_xy_m() * 100:.1f} cm of the centre, start "
                 f"{self.start_height_above_table_m() * 100:.1f} cm above the table"
                 + (f", objects turned at most {self.object_yaw_half_deg():.1f} deg"
-                   if self.config.first_object_yaw_half_deg < FULL_YAW_HALF_DEG else ""))
+                   if self.turns_objects else ""))
 
     def state_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "outcomes": list(self._outcomes)}
