@@ -529,3 +529,17 @@ def test_training_episodes_hold_their_random_actions_for_a_streak(tmp_path):
         return actions.size / (np.count_nonzero(np.diff(actions)) + 1)
 
     assert mean_run(1) < 1.4 < 1.9 < mean_run(6)
+
+
+def test_updates_per_step_makes_that_many_updates_on_each_learning_step(tmp_path):
+    """updates_per_step 2 makes two updates on every step that one makes one on: every step
+    once learning_starts transitions are in the replay."""
+    config = dataclasses.replace(TINY, demo_episodes=0, demo_margin=0.0, pretrain_updates=0,
+                                 episodes=3)
+    once = _train(tmp_path / "once", config)
+    twice = _train(tmp_path / "twice", dataclasses.replace(config, updates_per_step=2))
+    steps_before_learning = config.learning_starts - 1
+    assert once.agent.updates == once.env_steps - steps_before_learning > 0
+    assert twice.agent.updates == 2 * (twice.env_steps - steps_before_learning) > 0
+    with pytest.raises(ConfigError, match="updates_per_step"):
+        TrainingConfig(learner="qlearning", updates_per_step=2)

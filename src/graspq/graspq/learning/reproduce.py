@@ -43,7 +43,8 @@ REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
                               "demo_margin", "expert_labels", "margin_balance",
                               "pretrain_updates", "n_step", "replay_capacity", "batch_size",
                               "learning_starts", "target_update_every", "pose_loss_weight",
-                              "pose_yaw_weight", "turn_margin_weight"})
+                              "pose_yaw_weight", "turn_margin_weight",
+                              "updates_per_step"})
 
 
 def run_dir(root: Path, learner: str, views: str, seed: int) -> Path:

@@ -149,6 +149,10 @@ class TrainingConfig:
     replay_capacity: int = param(100_000, "replay buffer size in transitions", ge=1)
     learning_starts: int = param(1000, "transitions collected before the first update", ge=1)
     update_every: int = param(1, "environment steps per gradient update", ge=1)
+    updates_per_step: int = param(1, "gradient updates each update_every steps pay for (the "
+                                  "replay ratio in one process: 2 reuses every transition "
+                                  "twice as often for twice the update time; with actors, "
+                                  "actors.replay_ratio sets it)", ge=1)
     target_update_every: int = param(1000, "updates between hard copies of the target net",
                                      ge=1)
     n_step: int = param(1, "n-step returns (1 = the paper's one-step target)", ge=1, le=20)
@@ -254,6 +258,9 @@ class TrainingConfig:
         if self.learner == "qlearning" and self.prioritized_replay.alpha > 0:
             raise ConfigError("prioritized_replay.alpha", "qlearning has no replay buffer to "
                               "prioritise: set it to 0")
+        if self.learner == "qlearning" and self.updates_per_step > 1:
+            raise ConfigError("updates_per_step", "qlearning learns once from each latest "
+                              "transition, with no replay buffer to draw more: set it to 1")
         if self.margin_balance > 0 and (self.demo_margin <= 0 or not self.demo_episodes):
             raise ConfigError("margin_balance", "weights the margin loss by the "
                               "demonstrations' label counts: set demo_margin > 0 and "

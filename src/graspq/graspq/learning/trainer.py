@@ -266,7 +266,7 @@ class Trainer:
         # resumed from one with actors, whose handed-out seeds it then does not repeat).
         self.next_dispatch = 0
         self.seed_shift = 0
-        self.update_credit = 0.0  # updates owed to the actors' steps (replay_ratio)
+        self.update_credit = 0.0  # updates owed to the steps collected so far
         self.recent_outcomes: collections.deque[str] = collections.deque(maxlen=100)
         self.wall_s = 0.0
         # Best periodic evaluation so far ({"episode", "success_rate"}), kept in best.pt.
@@ -476,15 +476,16 @@ class Trainer:
         return self.demos.sample(count, self.rng, self.training.n_step, self.training.gamma)
 
     def _learn(self) -> float | None:
-        """The updates a new transition pays for, once enough has been collected: one every
-        ``update_every`` steps in one process, ``actors.replay_ratio`` per step with actors.
-        Returns the last one's loss."""
+        """The updates a new transition pays for, once enough has been collected:
+        ``updates_per_step`` every ``update_every`` steps in one process,
+        ``actors.replay_ratio`` per step with actors. Returns the last one's loss."""
         cfg = self.training
         if len(self.replay) < cfg.learning_starts:
             return None
-        if self.pool is None:
-            return None if self.env_steps % cfg.update_every else self._update()
-        self.update_credit += cfg.actors.replay_ratio
+        if self.pool is not None:
+            self.update_credit += cfg.actors.replay_ratio
+        elif self.env_steps % cfg.update_every == 0:
+            self.update_credit += cfg.updates_per_step
         loss = None
         while self.update_credit >= 1.0:
             self.update_credit -= 1.0
