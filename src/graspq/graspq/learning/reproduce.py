@@ -2,10 +2,11 @@
 
 Each cell is one ``graspq train`` run in its own directory; finished runs are skipped and
 interrupted ones resumed, so the matrix can be stopped and started again at will. Each cell
-is a Ray task (one core, one torch thread): ``--parallel`` of them at a time on this machine,
-or spread over a cluster with ``--ray ADDRESS`` (the nodes then need this checkout at the
-same path, and ``--root`` on a file system they share). When a run is done it is evaluated
-greedily on a fixed object-balanced episode set (``final_eval.json``), and the report
+is a training subprocess (one core, one torch thread): ``--parallel`` of them at a time on
+this machine, or Ray tasks spread over a cluster with ``--ray ADDRESS`` (the nodes then need
+this checkout at the same path, and ``--root`` on a file system they share). When a run is
+done it is evaluated greedily on a fixed object-balanced episode set (``final_eval.json``),
+and the report
 (docs/results.md with its figures in docs/figures/results/, and the hand-written analysis in
 docs/results_notes.md appended) is written from whatever has finished.
 
@@ -16,7 +17,9 @@ Usage: tools/reproduce_paper [--config F] [--env-config F] [--seeds 0 1] [--epis
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
+import functools
 import json
 import os
 import platform
@@ -240,33 +243,52 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
 
 def run_cells(jobs: list[tuple[str, str, int]], args: argparse.Namespace,
               after_each: Any) -> list[str]:
-    """Train and evaluate every cell as a Ray task; ``after_each()`` runs as each one ends.
-    Returns the failures' messages."""
+    """Train and evaluate every cell, ``after_each()`` as each one ends: as Ray tasks on the
+    ``--ray`` cluster, else ``--parallel`` at a time in threads of this process (each cell
+    waits on its own training subprocess, so a local Ray instance would add nothing but a
+    raylet that can die under a run that is still training). Returns the failures'
+    messages."""
+    root, config = args.root.resolve(), args.config.resolve()
+    env_config = args.env_config.resolve() if args.env_config is not None else None
+    cell_args = {job: (root, config, *job, args.episodes, args.set, args.eval_episodes,
+                       env_config) for job in jobs}
+    failures: list[str] = []
+
+    def finished(job: tuple[str, str, int], report: Any) -> None:
+        learner, views, seed = job
+        try:
+            report = report()
+            print(f"{learner}-{views}-s{seed}: greedy success {report['success_rate']:.1%}",
+                  flush=True)
+        except RuntimeError as exc:  # a Ray task's RuntimeError arrives as one (RayTaskError)
+            failures.append(str(exc).splitlines()[-1])
+            print(exc, file=sys.stderr, flush=True)
+        after_each()
+
+    if args.ray:
+        _run_on_ray(cell_args, args.ray, finished)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            pending = {pool.submit(train_and_evaluate, *arguments): job
+                       for job, arguments in cell_args.items()}
+            for done in concurrent.futures.as_completed(pending):
+                finished(pending[done], done.result)
+    return failures
+
+
+def _run_on_ray(cell_args: dict[tuple[str, str, int], tuple], address: str,
+                finished: Any) -> None:
+    """Each cell as a Ray task (one CPU) on the cluster at ``address``."""
     import ray
 
-    ray.init(**({"address": args.ray} if args.ray else {"num_cpus": args.parallel}),
-             include_dashboard=False, log_to_driver=False,
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
     try:
         cell = ray.remote(num_cpus=1, max_retries=0)(train_and_evaluate)
-        root, config = args.root.resolve(), args.config.resolve()
-        env_config = args.env_config.resolve() if args.env_config is not None else None
-        pending = {cell.remote(root, config, learner, views, seed, args.episodes, args.set,
-                               args.eval_episodes, env_config): (learner, views, seed)
-                   for learner, views, seed in jobs}
-        failures = []
+        pending = {cell.remote(*arguments): job for job, arguments in cell_args.items()}
         while pending:
             (done,), _ = ray.wait(list(pending), num_returns=1)
-            learner, views, seed = pending.pop(done)
-            try:
-                report = ray.get(done)
-                print(f"{learner}-{views}-s{seed}: greedy success "
-                      f"{report['success_rate']:.1%}", flush=True)
-            except RuntimeError as exc:  # a task's RuntimeError arrives as one (RayTaskError)
-                failures.append(str(exc).splitlines()[-1])
-                print(exc, file=sys.stderr, flush=True)
-            after_each()
-        return failures
+            finished(pending.pop(done), functools.partial(ray.get, done))
     finally:
         ray.shutdown()
 
@@ -281,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--episodes", type=int, default=3000)
     parser.add_argument("--parallel", type=int, default=2,
-                        help="trainings side by side on this machine (Ray tasks, one core "
-                        "each)")
+                        help="trainings side by side on this machine (one core each)")
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="run the cells on this Ray cluster (auto, or a head's "
                         "HOST:PORT) instead of --parallel tasks on this machine")
