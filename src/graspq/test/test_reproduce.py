@@ -1,5 +1,6 @@
 """tools/reproduce_paper: runs the matrix resumably and writes the report."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -80,3 +81,42 @@ def test_a_cell_trains_and_evaluates_on_the_given_scene(tmp_path):
     run = tmp_path / "runs" / "ddqn-multi-s0"
     assert "--env-config" in (run / "train.log").read_text()
     assert load_config(EnvConfig, run / "env.yaml", ENV_NODE_NAME) == scene
+
+
+def test_ctrl_c_stops_the_cells_with_a_checkpoint_and_no_evaluation(tmp_path):
+    """Ctrl-C reaches the driver and its trainings (one process group): each checkpoints
+    and exits, nothing is evaluated as if finished, and the same command resumes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "training.yaml"
+    config.write_text(dump_yaml(dataclasses.replace(TINY, eval_every=1000,
+                                                    checkpoint_every=1000),
+                                TRAINING_NODE_NAME))
+    root = tmp_path / "runs"
+    args = ["--config", str(config), "--seeds", "0", "--episodes", "400", "--parallel", "1",
+            "--cells", "ddqn-single", "--root", str(root), "--report",
+            str(tmp_path / "results.md"), "--eval-episodes", "3"]
+    process = subprocess.Popen([sys.executable, "-m", "graspq.learning.reproduce", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    train_csv = root / "ddqn-single-s0" / "train.csv"
+    deadline = time.monotonic() + 240
+    while not train_csv.exists() or len(train_csv.read_text().splitlines()) < 4:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "training did not get going"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "run the same command again" in stderr
+    stopped_at = reproduce.episodes_done(root / "ddqn-single-s0")
+    assert 3 <= stopped_at < 400
+    assert not (root / "ddqn-single-s0" / "final_eval.json").exists()
+    args[args.index("400")] = str(stopped_at + 1)
+    assert reproduce.main(args) == 0
+    final = json.loads((root / "ddqn-single-s0" / "final_eval.json").read_text())
+    assert final["episodes_trained"] == stopped_at + 1

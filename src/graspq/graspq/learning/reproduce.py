@@ -115,6 +115,10 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
         if result.returncode != 0:
             raise RuntimeError(f"{directory}: training failed (exit {result.returncode}); "
                                f"see {directory / 'train.log'}")
+        if episodes_done(directory) < episodes:  # stopped by a signal, with a checkpoint
+            raise RuntimeError(f"{directory}: training stopped at episode "
+                               f"{episodes_done(directory)} of {episodes}; run the same "
+                               "command again to resume it")
     final = directory / "final_eval.json"
     saved = json.loads(final.read_text()) if final.exists() else {}
     if (saved.get("episodes_trained"), saved.get("episodes")) != (episodes, eval_episodes):
@@ -329,8 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "tools/reproduce_paper " + shlex.join(argv if argv is not None else sys.argv[1:])
     if not args.report_only:
         jobs = [(learner, views, seed) for seed in args.seeds for learner, views in cells]
-        failures = run_cells(jobs, args, lambda: write_report(
-            args.root, args.report, args.seeds, args.episodes, command, cells))
+        try:
+            failures = run_cells(jobs, args, lambda: write_report(
+                args.root, args.report, args.seeds, args.episodes, command, cells))
+        except KeyboardInterrupt:  # the trainings got the Ctrl-C too and checkpointed
+            print("interrupted: the runs stopped with a checkpoint; run the same command "
+                  "again to resume them", file=sys.stderr, flush=True)
+            return 130
         if failures:
             return 1
     write_report(args.root, args.report, args.seeds, args.episodes, command, cells)
