@@ -102,7 +102,9 @@ def test_actors_explore_less_the_higher_their_index():
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head on 127.0.0.1 (its own processes), stopped when the module's tests end."""
+    """A Ray head on 127.0.0.1 (its own processes), stopped when the module's tests end.
+    ``ray start --block`` stops the processes it started when it is terminated; ``ray
+    stop`` would stop every Ray on the machine, a researcher's running jobs included."""
     if RAY is None:
         pytest.fail("the ray CLI is not in the venv: pip install -r requirements.txt")
     with socket.socket() as probe:
@@ -115,14 +117,25 @@ def ray_head():
     os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
-                    str(port), "--num-cpus", "3", "--include-dashboard", "false",
-                    "--disable-usage-stats"], check=True, env=env, capture_output=True,
-                   timeout=120)
+    head = subprocess.Popen([RAY, "start", "--head", "--block", "--node-ip-address",
+                             "127.0.0.1", "--port", str(port), "--num-cpus", "3",
+                             "--include-dashboard", "false", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
     try:
-        yield f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while subprocess.run([RAY, "status", "--address", address], env=env,
+                             capture_output=True, timeout=60).returncode != 0:
+            assert head.poll() is None, f"ray start --head exited with {head.returncode}"
+            assert time.monotonic() < deadline, "the Ray head did not come up in 120 s"
+            time.sleep(1)
+        yield address
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        head.terminate()
+        try:
+            head.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            head.kill()
         if saved_mode is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
