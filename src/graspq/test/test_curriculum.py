@@ -135,21 +135,51 @@ def test_training_follows_the_curriculum_and_resumes_at_its_stage(tmp_path):
     assert _csv(split / "curriculum.csv") == rows
 
 
-def test_a_run_begun_before_the_yaw_column_keeps_its_curriculum_csv_header(tmp_path):
+def test_a_run_resumed_from_before_a_log_column_existed_gets_it(tmp_path):
+    """A resume writes each log with today's columns (the yaw of curriculum.csv came after
+    runs that are still resumed), empty in the older rows, filled in the new ones."""
+    config = dataclasses.replace(TINY, episodes=2, eval_every=2, eval_episodes=1,
+                                 curriculum=CurriculumConfig(stages=2))
+    run = tmp_path / "run"
+    train = _trainer_run(config, run)
+    train()
+    for name, column in (("curriculum.csv", "object_yaw_half_deg"),
+                         ("train.csv", "success_rate_100")):
+        rows = _csv(run / name)
+        with open(run / name, "w", newline="") as handle:  # as a run before the column
+            writer = csv.DictWriter(handle, [c for c in rows[0] if c != column],
+                                    extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    train(resume=True, episodes=4)
+    curriculum = _csv(run / "curriculum.csv")
+    assert "object_yaw_half_deg" in curriculum[0] and curriculum[0]["object_yaw_half_deg"] == ""
+    logged = _csv(run / "train.csv")
+    assert [row["episode"] for row in logged] == ["1", "2", "3", "4"]
+    assert [bool(row["success_rate_100"]) for row in logged] == [False, False, True, True]
+
+
+def test_a_fresh_start_after_a_crash_before_any_checkpoint_logs_from_scratch(tmp_path):
     config = dataclasses.replace(TINY, episodes=2, eval_every=2, eval_episodes=1,
                                  curriculum=CurriculumConfig(stages=2))
     run = tmp_path / "run"
     run.mkdir()
-    old_header = "episode,env_steps,stage,spawn_half_xy_m,start_height_above_table_m\n"
-    (run / "curriculum.csv").write_text(old_header)
-    trainer = Trainer(config, TINY_ENV, run, log=lambda line: None)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
-    lines = (run / "curriculum.csv").read_text().splitlines()
-    assert lines[0] + "\n" == old_header
-    assert len(lines) == 2 and lines[1].count(",") == 4  # stage 0's row, in the old columns
+    (run / "train.csv").write_text("episode,env_steps\n1,5\n2,9\n")  # the crashed attempt
+    _trainer_run(config, run)()
+    assert [row["episode"] for row in _csv(run / "train.csv")] == ["1", "2"]
+    assert "return" in _csv(run / "train.csv")[0]
+
+
+def _trainer_run(config, run):
+    def train(resume=False, episodes=None):
+        trainer = Trainer(config, TINY_ENV, run, resume=resume, log=lambda line: None)
+        try:
+            if episodes is not None:
+                trainer.training = dataclasses.replace(config, episodes=episodes)
+            trainer.run()
+        finally:
+            trainer.close()
+    return train
 
 
 def _csv(path):

@@ -67,6 +67,8 @@ CURRICULUM_COLUMNS = ("episode", "env_steps", "stage", "spawn_half_xy_m",
                       "start_height_above_table_m", "object_yaw_half_deg")
 EVAL_COLUMNS = ("episode", "env_steps", "success_rate", *OBJECT_TYPES, "mean_steps",
                 "mean_steps_to_success", "mean_return")
+LOG_COLUMNS = {"train.csv": TRAIN_COLUMNS, "eval.csv": EVAL_COLUMNS,
+               "curriculum.csv": CURRICULUM_COLUMNS}
 _DEMO_SEED_OFFSET = 1 << 19  # demonstration episodes use seeds no training episode uses
 
 
@@ -280,6 +282,9 @@ class Trainer:
         elif checkpoints.exists():
             raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to "
                                   "continue it or choose another --out")
+        else:  # an attempt that ended before its first checkpoint is redone from scratch
+            for name in LOG_COLUMNS:
+                (self.run_dir / name).unlink(missing_ok=True)
         self._write_configs()
         self._writer = None
 
@@ -328,9 +333,8 @@ class Trainer:
             self.log(f"note: the checkpoint trained in {trained_in}, this run goes on in "
                      f"{self.agent.precision}: the resumed run will not be bit-identical to an "
                      "uninterrupted one")
-        self._truncate_log("train.csv", self.episode)
-        self._truncate_log("eval.csv", self.episode)
-        self._truncate_log("curriculum.csv", self.episode)
+        for name in LOG_COLUMNS:
+            self._truncate_log(name, self.episode)
         self.log(f"resumed {self.run_dir} at episode {self.episode} "
                  f"({self.env_steps} env steps, {self.agent.updates} updates)")
 
@@ -370,26 +374,23 @@ class Trainer:
             dump_yaml(self.env_config, ENV_NODE_NAME, "Env configuration of this run."))
 
     def _truncate_log(self, name: str, episode: int) -> None:
-        """Drop rows logged after the checkpoint being resumed (they will be redone)."""
+        """Drop rows logged after ``episode`` (they will be redone), and write the log with
+        today's columns: a run begun before a column was added gets it, empty in its older
+        rows. The one place a log's header changes."""
         path = self.run_dir / name
         if not path.exists():
             return
         kept = [row for row in read_log(path) if int(row["episode"]) <= episode]
-        columns = {"train.csv": TRAIN_COLUMNS, "eval.csv": EVAL_COLUMNS,
-                   "curriculum.csv": CURRICULUM_COLUMNS}[name]
         with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, columns)
+            writer = csv.DictWriter(handle, LOG_COLUMNS[name])
             writer.writeheader()
             writer.writerows(kept)
 
     def _append(self, name: str, columns: tuple[str, ...], row: dict) -> None:
         path = self.run_dir / name
         new = not path.exists()
-        if not new:  # a run begun before a column was added keeps its own header
-            with open(path, newline="") as handle:
-                columns = tuple(next(csv.reader(handle), columns))
         with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+            writer = csv.DictWriter(handle, columns)
             if new:
                 writer.writeheader()
             writer.writerow(row)
