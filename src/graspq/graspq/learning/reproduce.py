@@ -6,9 +6,9 @@ is a training subprocess (one core, one torch thread): ``--parallel`` of them at
 this machine, or Ray tasks spread over a cluster with ``--ray ADDRESS`` (the nodes then need
 this checkout at the same path, and ``--root`` on a file system they share). When a run is
 done it is evaluated greedily on a fixed object-balanced episode set (``final_eval.json``),
-and the report
-(docs/results.md with its figures in docs/figures/results/, and the hand-written analysis in
-docs/results_notes.md appended) is written from whatever has finished.
+and the report (docs/results.md with its figures in docs/figures/results/, and the
+hand-written analysis in docs/results_notes.md appended) is written from whatever has
+finished.
 
 Usage: tools/reproduce_paper [--config F] [--env-config F] [--seeds 0 1] [--episodes 3000]
 [--parallel 2] [--ray ADDRESS] [--cells ...]
