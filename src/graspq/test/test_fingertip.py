@@ -1,6 +1,8 @@
 """Fingertip features: Baxter's chain read off the MuJoCo model, evaluated in numpy and torch,
 against MuJoCo's own forward kinematics; and what the features say after real env steps."""
 
+import dataclasses
+
 import mujoco
 import numpy as np
 import pytest
@@ -95,3 +97,19 @@ def test_the_unit_scales_the_position_not_the_yaw(scene):
 
 def test_default_chain_is_built_once():
     assert default_arm_chain() is default_arm_chain()
+
+
+def test_a_loaded_chain_is_the_one_evaluated(scene):
+    """The transform terms are derived from the chain's buffers, not saved: loading the state
+    of a module built on another chain (here the fingertip 5 cm further out, the reference
+    point moved) must evaluate that chain, as torch.load of a checkpoint does."""
+    chain = default_arm_chain()
+    longer = dataclasses.replace(chain, tip_offset=chain.tip_offset + np.array([0.0, 0.0, 0.05]))
+    saved = FingertipFeatures(chain=longer, reference_m=np.array([0.5, -0.4, -0.1]))
+    loaded = FingertipFeatures()
+    joints = torch.tensor(_random_joints(scene, 16, seed=3), dtype=torch.float32)
+    with torch.no_grad():
+        before = loaded(joints)
+        loaded.load_state_dict(saved.state_dict())
+        torch.testing.assert_close(loaded(joints), saved(joints))
+    assert not torch.allclose(before, loaded(joints), atol=1.0)  # 5 cm is 5 units

@@ -33,6 +33,10 @@ FINGERTIP_FEATURES = 5
 DEFAULT_UNIT_M = 0.01
 
 
+def _derive_after_load(module: FingertipFeatures, _incompatible_keys: object) -> None:
+    module._derive_terms()
+
+
 class FingertipFeatures(nn.Module):
     """Joint angles (N, 7) rad -> fingertip features (N, 5) (see the module docstring).
 
@@ -65,22 +69,60 @@ class FingertipFeatures(nn.Module):
         # From the config, which travels with the weights; not in the state dict, so the first
         # fingertip checkpoints (0.1 m units, before the unit was a setting) still load.
         self.register_buffer("unit", torch.tensor(float(unit_m), dtype=dtype), persistent=False)
+        self._derive_terms()
+        self.register_load_state_dict_post_hook(_derive_after_load)
+
+    def _derive_terms(self) -> None:
+        """Derive, from the chain's buffers, the constants the evaluation multiplies by.
+
+        The chain as homogeneous transforms (8, 4, 4): transform i is ``transform_fixed[i] +
+        sin(q_i) * transform_sin[i] + (1 - cos(q_i)) * transform_cos[i]``, one per joint (its
+        offset, its fixed turn, Rodrigues' formula about its axis) and an eighth, the
+        fingertip's fixed transform, which no angle turns. Then the affine map from the
+        flattened fingertip transform to the five features. Not saved: derived again after
+        every state-dict load, so a loaded chain is the one evaluated.
+        """
+        joints = self.joint_offsets.shape[0]
+        fixed = self.joint_offsets.new_zeros(joints + 1, 4, 4)
+        fixed[:joints, :3, :3] = self.joint_rotations
+        fixed[:joints, :3, 3] = self.joint_offsets
+        fixed[joints, :3, :3] = self.tip_rotation
+        fixed[joints, :3, 3] = self.tip_offset
+        fixed[:, 3, 3] = 1.0
+        turn_sin, turn_cos = torch.zeros_like(fixed), torch.zeros_like(fixed)
+        turn_sin[:joints, :3, :3] = self.joint_rotations @ self.axis_cross
+        turn_cos[:joints, :3, :3] = self.joint_rotations @ self.axis_cross_squared
+        # Features from the flattened transform: its translation column (entries 3, 7, 11)
+        # less the reference, in units; the tool's x axis in the base plane (entries 0, 4).
+        pick = fixed.new_zeros(16, FINGERTIP_FEATURES)
+        pick[[3, 7, 11], [0, 1, 2]] = 1.0 / self.unit
+        pick[[0, 4], [3, 4]] = 1.0
+        shift = torch.cat((-self.reference / self.unit, self.reference.new_zeros(2)))
+        for name, value in (("transform_fixed", fixed), ("transform_sin", turn_sin),
+                            ("transform_cos", turn_cos), ("feature_pick", pick),
+                            ("feature_shift", shift)):
+            self.register_buffer(name, value, persistent=False)
+
+    def transform(self, joints: torch.Tensor) -> torch.Tensor:
+        """Homogeneous fingertip transform (N, 4, 4) in the base frame for joint angles (N, 7).
+
+        The eight transforms are multiplied pairwise in three batched products instead of one
+        after another: the same product (up to rounding), in a tenth of the graph's nodes,
+        which is what an exported policy's latency paid for (docs/performance.md).
+        """
+        # The eighth angle is 0: sin 0 = 1 - cos 0 = 0 leave the fingertip's transform fixed.
+        angles = nn.functional.pad(joints - self.joint_zero, (0, 1))[..., None, None]
+        chain = (self.transform_fixed + torch.sin(angles) * self.transform_sin
+                 + (1.0 - torch.cos(angles)) * self.transform_cos)
+        while chain.shape[1] > 1:  # 8 -> 4 -> 2 -> 1, neighbours multiplied in order
+            chain = chain[:, 0::2] @ chain[:, 1::2]
+        return chain[:, 0]
 
     def pose(self, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fingertip position (N, 3) m and orientation (N, 3, 3) for joint angles (N, 7)."""
-        angles = joints - self.joint_zero
-        sin = torch.sin(angles)[..., None, None]
-        one_minus_cos = (1.0 - torch.cos(angles))[..., None, None]
-        turns = (torch.eye(3, dtype=joints.dtype, device=joints.device)
-                 + sin * self.axis_cross + one_minus_cos * self.axis_cross_squared)  # (N,7,3,3)
-        rotation = self.joint_rotations[0].expand(joints.shape[0], 3, 3) @ turns[:, 0]
-        position = self.joint_offsets[0].expand(joints.shape[0], 3)
-        for i in range(1, self.joint_offsets.shape[0]):
-            position = position + rotation @ self.joint_offsets[i]
-            rotation = rotation @ self.joint_rotations[i] @ turns[:, i]
-        return position + rotation @ self.tip_offset, rotation @ self.tip_rotation
+        transform = self.transform(joints)
+        return transform[:, :3, 3], transform[:, :3, :3]
 
     def forward(self, joints: torch.Tensor) -> torch.Tensor:
-        tip, orientation = self.pose(joints)
-        tool_x = orientation[:, :2, 0]
-        return torch.cat(((tip - self.reference) / self.unit, tool_x), dim=1)
+        # One affine map picks and scales the features: one node in the exported graph.
+        return self.transform(joints).reshape(-1, 16) @ self.feature_pick + self.feature_shift
