@@ -34,6 +34,32 @@ def test_bench_policy_reports_float32_int8_and_torch_from_one_run():
     assert report["batch"] == 1 and report["samples_per_side"] >= 50
 
 
+def test_bench_policy_times_a_baseline_file_in_the_same_run(tmp_path):
+    """--baseline: a policy file written to disk (here the same fresh GQN the bench builds,
+    exported by write_policy) is timed in the same blocks, and the ratios are of this run."""
+    import torch
+
+    from graspq.learning.model import GraspQNetwork
+    from graspq.learning.settings import TrainingConfig
+    from graspq.policy.export import write_policy
+    from graspq.sim.settings import EnvConfig
+
+    env_config, training = EnvConfig(), TrainingConfig()
+    torch.manual_seed(0)
+    network = GraspQNetwork(training.network.gqn(env_config.camera.image_size, training.views))
+    baseline = write_policy(network, env_config, training, tmp_path / "earlier.onnx")
+    result = _graspq("bench", "policy", "--seconds", "0.2", "--baseline", str(baseline),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["baseline_file"] == str(baseline)
+    assert 0 < report["baseline_p50_ms"] <= report["baseline_p99_ms"]
+    assert report["int8_vs_baseline_p50"] == report["int8_p50_ms"] / report["baseline_p50_ms"]
+    assert report["onnx_vs_baseline_p50"] == report["onnx_p50_ms"] / report["baseline_p50_ms"]
+    plain = _graspq("bench", "policy", "--seconds", "0.2", "--json")
+    assert not any(key.startswith("baseline") for key in json.loads(plain.stdout))
+
+
 def test_bench_policy_bad_input_is_one_line_and_exit_2(tmp_path):
     threads = _graspq("bench", "policy", "--threads", "0")
     assert threads.returncode == 2 and "intra_op_threads" in threads.stderr
@@ -43,6 +69,10 @@ def test_bench_policy_bad_input_is_one_line_and_exit_2(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr
     int8_format = _graspq("bench", "policy", "--int8-format", "QInt4")
     assert int8_format.returncode == 2 and "--int8-format" in int8_format.stderr
-    for result in (threads, level, missing):
+    not_onnx = tmp_path / "policy.onnx"
+    not_onnx.write_text("not a model")
+    baseline = _graspq("bench", "policy", "--seconds", "0.2", "--baseline", str(not_onnx))
+    assert baseline.returncode == 2 and "not a loadable ONNX model" in baseline.stderr
+    for result in (threads, level, missing, baseline):
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

@@ -5,7 +5,9 @@ All run the same model (the exported :class:`graspq.policy.export.PolicyGraph`: 
 observation in, normalisation inside; the int8 file quantised from it as ``graspq export
 --quantize int8`` does, calibrated on a small recorded set) on the same observation with the
 same number of CPU threads, in one process. They are timed in alternating blocks so that load
-from other processes on the machine falls on all alike. ``decide_*`` adds what the servo loop
+from other processes on the machine falls on all alike. A ``baseline`` file (the same policy
+exported by an earlier GraspQ, say) joins the blocks, so that a change to the exported graph
+is measured against what it replaces in the same run. ``decide_*`` adds what the servo loop
 pays on top of inference: :meth:`OnnxPolicy.decide`'s input checks and the argmax.
 """
 
@@ -58,7 +60,8 @@ def cpu_description() -> dict[str, Any]:
 
 def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
                  int8_format: str = QUANT_FORMAT,
-                 int8_per_channel: bool = PER_CHANNEL) -> dict[str, Any]:
+                 int8_per_channel: bool = PER_CHANNEL,
+                 baseline: Path | None = None) -> dict[str, Any]:
     """Latency percentiles (ms) of the float32 and int8 ONNX policies on ONNX Runtime and of
     torch eager, at batch 1.
 
@@ -90,6 +93,8 @@ def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
                                         quant_format=int8_format,
                                         per_channel=int8_per_channel)
             int8 = OnnxPolicy(quantized.path, env_config, training.views, config)
+            earlier = (None if baseline is None
+                       else OnnxPolicy(baseline, env_config, training.views, config))
             obs = random_observations(1, training.views, camera.image_size, *bounds,
                                       np.random.default_rng(0))
             feed = {name: obs[name] for name in policy.input_names}
@@ -103,6 +108,10 @@ def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
                 "torch": (lambda: graph(*tensors), []),
                 "decide": (lambda: policy.decide(single), []),
             }
+            if earlier is not None:
+                earlier_feed = {name: obs[name] for name in earlier.input_names}
+                earlier_session = earlier.session
+                sides["baseline"] = (lambda: earlier_session.run(None, earlier_feed), [])
             with torch.inference_mode():
                 for call, _ in sides.values():
                     for _ in range(_WARMUP):
@@ -117,6 +126,13 @@ def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
     int8_p50, int8_p99 = _percentiles(sides["int8"][1])
     torch_p50, torch_p99 = _percentiles(sides["torch"][1])
     decide_p50, decide_p99 = _percentiles(sides["decide"][1])
+    compared: dict[str, Any] = {}
+    if baseline is not None:
+        baseline_p50, baseline_p99 = _percentiles(sides["baseline"][1])
+        compared = {"baseline_file": str(baseline), "baseline_p50_ms": baseline_p50,
+                    "baseline_p99_ms": baseline_p99,
+                    "onnx_vs_baseline_p50": onnx_p50 / baseline_p50,
+                    "int8_vs_baseline_p50": int8_p50 / baseline_p50}
     return {
         "onnx_p50_ms": onnx_p50,
         "onnx_p99_ms": onnx_p99,
@@ -143,5 +159,6 @@ def bench_policy(checkpoint: Path | None, seconds: float, config: PolicyConfig,
         "model": source,
         "onnxruntime_version": onnxruntime.__version__,
         "torch_version": torch.__version__,
+        **compared,
         **cpu_description(),
     }

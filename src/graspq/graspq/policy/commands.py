@@ -57,7 +57,7 @@ def _cmd_bench_policy(args: argparse.Namespace) -> int:
                                             if value is not None})
     validate(config)  # --threads 0 is an error naming the key, not an ONNX Runtime default
     report = bench_policy(args.checkpoint, args.seconds, config, args.int8_format,
-                          not args.int8_per_tensor)
+                          not args.int8_per_tensor, args.baseline)
     print_report(report, args.json, "graspq bench policy")
     return 0
 
@@ -110,5 +110,8 @@ def register(commands: Any, bench: Any) -> None:
                         "one graspq export writes)")
     policy.add_argument("--int8-per-tensor", action="store_true",
                         help="one weight scale per tensor instead of per output channel")
+    policy.add_argument("--baseline", type=Path, metavar="FILE.onnx",
+                        help="also time this policy file (the same checkpoint exported by an "
+                        "earlier GraspQ, say) in the same blocks: baseline_* keys")
     policy.add_argument("--json", action="store_true", help="print one JSON object")
     policy.set_defaults(handler=_cmd_bench_policy)
