@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -348,4 +349,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A job a shell starts in the background begins with Ctrl-C ignored, and Python then
+    # raises no KeyboardInterrupt. The trainings set their own handler and stop with a
+    # checkpoint, so the driver must hear it as well, or it reports their stop as a failure.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())
