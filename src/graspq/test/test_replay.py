@@ -584,3 +584,25 @@ def test_priorities_are_saved_and_a_bad_one_is_refused(tmp_path: Path) -> None:
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="priority is not a positive number"):
         ReplayBuffer.from_file(path)
+
+
+def test_drawing_one_action_alone() -> None:
+    """only_action draws among the transitions that took it, each held one of them as often
+    as the others, with their own rewards and next frames; none held is a clear error."""
+    buffer = ReplayBuffer(capacity=300, image_size=8, depth_near_m=NEAR, depth_far_m=FAR)
+    rec = Recorder(buffer, np.random.default_rng(21))
+    for length in (5, 9, 7, 12, 6):
+        rec.run_episode(length, "terminated")
+    held = {key for key, (action, *_rest) in rec.transitions.items() if action == 8}
+    assert held and buffer.holds_action(8)
+    batch = buffer.sample(4000, np.random.default_rng(22), only_action=8)
+    assert (batch.actions == 8).all()
+    assert set(ids(batch.obs)) == held  # every one of them, and nothing else
+    counts = np.unique(batch.indices, return_counts=True)[1]
+    assert counts.min() > 0.5 * counts.mean()
+    check_batch(rec, batch, n_step=1, gamma=0.9)
+    empty = ReplayBuffer(capacity=50, image_size=8, depth_near_m=NEAR, depth_far_m=FAR)
+    Recorder(empty, np.random.default_rng(23)).run_episode(3, "terminated")
+    absent = next(a for a in range(9) if not empty.holds_action(a))
+    with pytest.raises(ValueError, match=f"no transition with action {absent}"):
+        empty.sample(4, np.random.default_rng(24), only_action=absent)

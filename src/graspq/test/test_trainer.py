@@ -67,13 +67,15 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
         torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
 
-@pytest.mark.parametrize(("precision", "priority_alpha", "streak"),
-                         [("fp32", 0.0, 1), ("bf16", 0.0, 1), ("fp32", 0.6, 3)])
+@pytest.mark.parametrize(("precision", "priority_alpha", "streak", "close_rows"),
+                         [("fp32", 0.0, 1, 0), ("bf16", 0.0, 1, 0), ("fp32", 0.6, 3, 4)])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
-                                                              priority_alpha, streak):
+                                                              priority_alpha, streak,
+                                                              close_rows):
     exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak)
     config = dataclasses.replace(TINY, precision=precision, exploration=exploration,
-                                 prioritized_replay=PrioritizedReplayConfig(priority_alpha))
+                                 prioritized_replay=PrioritizedReplayConfig(priority_alpha),
+                                 close_replay_rows=close_rows)
     straight = _train(tmp_path / "straight", config)
     _train(tmp_path / "split", config, stop_after=2)
     resumed = _train(tmp_path / "split", config, resume=True)
@@ -543,3 +545,21 @@ def test_updates_per_step_makes_that_many_updates_on_each_learning_step(tmp_path
     assert twice.agent.updates == 2 * (twice.env_steps - steps_before_learning) > 0
     with pytest.raises(ConfigError, match="updates_per_step"):
         TrainingConfig(learner="qlearning", updates_per_step=2)
+
+
+def test_close_replay_rows_join_every_update_once_a_close_is_held(tmp_path):
+    """close_replay_rows draws that many CLOSE transitions into each update beside the
+    batch: the same run with them learns other weights (a close is in the replay from the
+    first episodes of this tiny scene), and qlearning, with no replay, refuses them by name."""
+    config = dataclasses.replace(TINY, demo_episodes=0, demo_margin=0.0, pretrain_updates=0,
+                                 episodes=3)
+    plain = _train(tmp_path / "plain", config)
+    assert plain.replay.holds_action(Action.CLOSE)
+    closes = _train(tmp_path / "closes", dataclasses.replace(config, close_replay_rows=4))
+    assert closes.agent.updates > 0 and plain.agent.updates > 0
+    changed = [name for name, tensor in plain.agent.online.state_dict().items()
+               if tensor.is_floating_point()
+               and not torch.equal(tensor, closes.agent.online.state_dict()[name])]
+    assert changed
+    with pytest.raises(ConfigError, match="close_replay_rows"):
+        TrainingConfig(learner="qlearning", close_replay_rows=4)

@@ -111,7 +111,9 @@ class QAgent:
         return weights
 
     def update(self, batch: ReplayBatch, demos: ReplayBatch | None = None) -> float:
-        """One gradient step on a batch (plus demonstrations, if given); returns the loss.
+        """One gradient step on a batch plus ``demos``, extra rows (demonstrations, and with
+        ``close_replay_rows`` CLOSE transitions drawn from the replay) that no new priority
+        covers; returns the loss.
 
         The TD loss covers every row. If ``demo_margin`` > 0, the large-margin loss of DQfD
         (Hester et al. 2018, eq. 2) pushes the expert's action at least the margin above

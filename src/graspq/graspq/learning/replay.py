@@ -408,12 +408,18 @@ class ReplayBuffer:
             obs[WRIST_KEY] = self._wrist[slots]
         return obs
 
+    def holds_action(self, action: int) -> bool:
+        """Whether any stored transition took ``action``."""
+        return bool(np.any(self._valid & (self._action == action)))
+
     def sample(self, batch_size: int, rng: np.random.Generator, n_step: int = 1,
                gamma: float | None = None, priority_alpha: float = 0.0,
-               priority_beta: float = 1.0) -> ReplayBatch:
+               priority_beta: float = 1.0, only_action: int | None = None) -> ReplayBatch:
         """Draw ``batch_size`` transitions with replacement: uniformly, or with
         ``priority_alpha`` > 0 in proportion to ``priority ** priority_alpha``, each with the
         importance weight ``(N * P) ** -priority_beta`` over the buffer's largest.
+        ``only_action``: draw among the transitions that took that action alone (see
+        :meth:`holds_action`).
 
         With ``n_step`` > 1 (needs ``gamma``) each sample's reward is the discounted sum over
         up to ``n_step`` steps of its episode, stopping at the episode's end.
@@ -429,7 +435,10 @@ class ReplayBuffer:
         if not (0.0 <= priority_alpha <= 1.0 and 0.0 <= priority_beta <= 1.0):
             raise ValueError(f"priority_alpha and priority_beta must be in [0, 1], got "
                              f"{priority_alpha} and {priority_beta}")
-        candidates = np.flatnonzero(self._valid)
+        held = self._valid if only_action is None else self._valid & (self._action == only_action)
+        candidates = np.flatnonzero(held)
+        if candidates.size == 0:
+            raise ValueError(f"the replay buffer holds no transition with action {only_action}")
         weights = np.ones(batch_size, np.float32)
         if priority_alpha == 0.0:  # the uniform draw, unchanged (same generator calls)
             idx = candidates[rng.integers(0, candidates.size, size=batch_size)]

@@ -153,6 +153,11 @@ class TrainingConfig:
                                   "replay ratio in one process: 2 reuses every transition "
                                   "twice as often for twice the update time; with actors, "
                                   "actors.replay_ratio sets it)", ge=1)
+    close_replay_rows: int = param(0, "rows added to every update, drawn from the replay's "
+                                   "CLOSE transitions alone (their target is the close's own "
+                                   "reward, robot-knowable): the close's value, which decides "
+                                   "between closing and turning or moving first, gets that many "
+                                   "more samples per update; 0 = off", ge=0, le=256)
     target_update_every: int = param(1000, "updates between hard copies of the target net",
                                      ge=1)
     n_step: int = param(1, "n-step returns (1 = the paper's one-step target)", ge=1, le=20)
@@ -261,6 +266,9 @@ class TrainingConfig:
         if self.learner == "qlearning" and self.updates_per_step > 1:
             raise ConfigError("updates_per_step", "qlearning learns once from each latest "
                               "transition, with no replay buffer to draw more: set it to 1")
+        if self.learner == "qlearning" and self.close_replay_rows > 0:
+            raise ConfigError("close_replay_rows", "qlearning has no replay buffer to draw "
+                              "CLOSE transitions from: set it to 0")
         if self.margin_balance > 0 and (self.demo_margin <= 0 or not self.demo_episodes):
             raise ConfigError("margin_balance", "weights the margin loss by the "
                               "demonstrations' label counts: set demo_margin > 0 and "

@@ -27,7 +27,7 @@ from graspq.actions import NUM_ACTIONS, Action, GreedyChooser, RandomStreak
 from graspq.config import ConfigError, dump_yaml, to_mapping
 from graspq.learning.actor_pool import LOCAL, ActorPool
 from graspq.learning.actors import EpisodeTask, actor_epsilon
-from graspq.learning.agent import QAgent, single_transition_batch
+from graspq.learning.agent import QAgent, concat_batches, single_transition_batch
 from graspq.learning.checkpoint import (
     CheckpointError,
     config_differences,
@@ -494,7 +494,7 @@ class Trainer:
         return loss
 
     def _update(self) -> float:
-        """One update from replay (and demonstrations)."""
+        """One update from replay (and demonstrations, and extra CLOSE rows)."""
         cfg = self.training
         num_demos = round(cfg.batch_size * cfg.demo_fraction) if self.demos is not None else 0
         priority = cfg.prioritized_replay
@@ -503,8 +503,13 @@ class Trainer:
             batch = self.replay.sample(cfg.batch_size - num_demos, self.rng, cfg.n_step,
                                        cfg.gamma, priority.alpha,
                                        priority.beta(self.episode))
-        demos = self._sample_demos(num_demos) if num_demos else None
-        loss = self.agent.update(batch, demos)
+        extra = self._sample_demos(num_demos) if num_demos else None
+        if cfg.close_replay_rows and self.replay.holds_action(Action.CLOSE):
+            # A close ends its episode: its one-step reward is the whole target.
+            closes = self.replay.sample(cfg.close_replay_rows, self.rng,
+                                        only_action=Action.CLOSE)
+            extra = closes if extra is None else concat_batches(extra, closes)
+        loss = self.agent.update(batch, extra)
         if batch is not None and priority.alpha > 0:
             self.replay.update_priorities(batch.indices, self.agent.td_errors,
                                           priority.epsilon)
