@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Can the GQN read a cube's yaw from where the reward-only policy closes? A supervised probe.
+
+The reward-only policy closes from the start height (the descend close lowers it), and it never
+turns first (docs/results_reward_only.md). Turning pays only if the network can tell how far
+the fingers are off the cube's faces. This probe asks that of the cameras alone: it records
+cubes lying under the gripper (within ``--offset-m`` of the start position, any yaw), each
+observed from a given fingertip height through a given wrist-camera field of view, and trains
+a GQN (the recipe's widths) to regress the yaw still to turn, as (cos 4e, sin 4e) on its first
+two outputs (a cube repeats every 90 deg). On held-out cubes it reports the median error of
+the read yaw and how often the read decides the right action at the turn step's resolution:
+close (within half a turn step), turn one way or the other.
+
+Each setting is a fresh set of cubes and a fresh network; the held-out cubes are the same
+draws in every setting (same seeds), only the camera or the height differs.
+
+With ``--checkpoint RUN`` it asks a trained policy instead, on cubes drawn the same way in the
+run's own scene at its start height: per band of the yaw still to turn, how often closing
+right there lifts the cube (each state is closed once after it is observed), the greedy
+action (close, the turn towards a face, the turn away, anything else), and the mean Q-values
+of close and of the turn towards a face. A policy that has learnt to turn shows Q(turn) above
+Q(close) where the close fails.
+
+Usage: MUJOCO_GL=egl .venv/bin/python tools/yaw_probe.py [--settings 70:0.15 35:0.15 70:0.06]
+    [--views multi single] [--states 2500] [--updates 2000] [--seed 0]
+    (a setting is WRIST_FOVY_DEG:HEIGHT_ABOVE_TABLE_M)
+       MUJOCO_GL=egl .venv/bin/python tools/yaw_probe.py --checkpoint RUN [--states 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graspq.actions import Action
+from graspq.config import apply_overrides, load_config
+from graspq.learning.model import GraspQNetwork, preprocess
+from graspq.learning.policy_io import load_agent
+from graspq.learning.settings import NetworkConfig
+from graspq.observation import MOTOR_KEY, OVERHEAD_KEY, WRIST_KEY
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
+from graspq.sim.settings import EnvConfig
+
+_BATCH = 32
+_HELD_OUT = 0.2
+_CUBE_PERIOD_DEG = 90.0
+
+
+def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed: int,
+           close: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """``count`` observations of a cube near the start position, its yaw to turn (deg), and
+    (with ``close``) the outcome of closing right after each observation."""
+    env = BaxterGraspEnv(config)
+    rng = np.random.default_rng(seed)
+    centre = np.asarray(config.scene.workspace_center_xy_m)
+    keys = (OVERHEAD_KEY, WRIST_KEY, MOTOR_KEY)
+    observations: dict[str, list[np.ndarray]] = {key: [] for key in keys}
+    yaw_to_turn = np.empty(count)
+    outcomes: list[str] = []
+    try:
+        oracle = OraclePolicy(env)
+        for i in range(count):
+            x, y = centre + rng.uniform(-offset_m, offset_m, 2)
+            obs, _ = env.reset(seed=seed * 1_000_000 + i, options={
+                "object": "cube", "object_pose": (x, y, rng.uniform(-math.pi, math.pi)),
+                "start_height_above_table_m": height_m})
+            for key in keys:
+                observations[key].append(obs[key])
+            yaw_to_turn[i] = math.degrees(oracle.yaw_error())
+            if close:
+                outcomes.append(env.step(Action.CLOSE)[4]["outcome"])
+    finally:
+        env.close()
+    return ({key: np.stack(value) for key, value in observations.items()}, yaw_to_turn,
+            outcomes)
+
+
+def _decision(yaw_deg: np.ndarray, half_step_deg: float) -> np.ndarray:
+    """0: close (within half a turn step of a face), 1/-1: turn that way."""
+    return np.where(np.abs(yaw_deg) <= half_step_deg, 0, np.sign(yaw_deg)).astype(int)
+
+
+def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: int,
+          seed: int, half_step_deg: float, config: EnvConfig) -> dict[str, float]:
+    """Train a yaw regressor on the first 80 % of the states; held-out figures."""
+    torch.manual_seed(seed)
+    widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
+                           fingertip_features=True)
+    net = GraspQNetwork(widths.gqn(config.camera.image_size, views))
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
+    near, far = config.camera.depth_near_m, config.camera.depth_far_m
+    angle = np.radians(yaw_deg) * (360.0 / _CUBE_PERIOD_DEG)
+    target = torch.as_tensor(np.stack((np.cos(angle), np.sin(angle)), 1), dtype=torch.float32)
+    split = int((1 - _HELD_OUT) * yaw_deg.size)
+
+    def inputs(index: np.ndarray):
+        chosen = {key: value[index] for key, value in obs.items()
+                  if views == "multi" or key != WRIST_KEY}
+        return preprocess(chosen, "cpu", near, far)
+
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    net.train()
+    for _ in range(updates):
+        batch = rng.integers(0, split, _BATCH)
+        loss = torch.nn.functional.mse_loss(net(*inputs(batch))[:, :2], target[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    held_out = np.arange(split, yaw_deg.size)
+    with torch.no_grad():
+        read = net(*inputs(held_out))[:, :2].numpy()
+    read_deg = np.degrees(np.arctan2(read[:, 1], read[:, 0])) * (_CUBE_PERIOD_DEG / 360.0)
+    wanted = yaw_deg[held_out]
+    error = np.abs((read_deg - wanted + _CUBE_PERIOD_DEG / 2) % _CUBE_PERIOD_DEG
+                   - _CUBE_PERIOD_DEG / 2)
+    decided = _decision(read_deg, half_step_deg) == _decision(wanted, half_step_deg)
+    return {"median_error_deg": float(np.median(error)),
+            "within_half_step": float(np.mean(error <= half_step_deg)),
+            "right_decision": float(np.mean(decided)),
+            "held_out": int(held_out.size),
+            "train_seconds": time.perf_counter() - start}
+
+
+def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
+    """Report lines: what a trained policy does with cubes under its gripper, by yaw band."""
+    agent, config, _ = load_agent(Path(checkpoint))
+    obs, yaw, outcomes = record(config, config.scene.start_height_above_table_m, count,
+                                offset_m, seed, close=True)
+    q = np.stack([agent.q_values({key: value[i] for key, value in obs.items()})
+                  for i in range(yaw.size)])
+    toward = np.where(yaw > 0, int(Action.PLUS_YAW), int(Action.MINUS_YAW))
+    away = np.where(yaw > 0, int(Action.MINUS_YAW), int(Action.PLUS_YAW))
+    rows = np.arange(yaw.size)
+    greedy = q.argmax(1)
+    lifted = np.array([outcome == "success" for outcome in outcomes])
+    half_step = config.actions.yaw_step_deg / 2
+    lines = [f"{checkpoint}: {count} cubes within {offset_m * 100:g} cm of the start position "
+             f"at the start height ({config.scene.start_height_above_table_m * 100:g} cm)",
+             "| yaw to turn | cubes | closing there lifts | greedy: close | turn towards | "
+             "turn away | other | mean Q(close) | mean Q(turn towards) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for low, high in ((0.0, half_step), (half_step, 3 * half_step), (3 * half_step, 45.0)):
+        band = (np.abs(yaw) >= low) & (np.abs(yaw) < high if high < 45 else True)
+        if not band.any():
+            continue
+        chosen = greedy[band]
+        share = [np.mean(chosen == int(Action.CLOSE)), np.mean(chosen == toward[band]),
+                 np.mean(chosen == away[band])]
+        lines.append(
+            f"| {low:g}-{high:g} deg | {band.sum()} | {lifted[band].mean():.0%} | "
+            + " | ".join(f"{value:.0%}" for value in share) + f" | {1 - sum(share):.0%} | "
+            f"{q[band, int(Action.CLOSE)].mean():.2f} | "
+            f"{q[rows[band], toward[band]].mean():.2f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-config", default="config/env_reward_only.yaml")
+    parser.add_argument("--settings", nargs="+", default=["70:0.15", "35:0.15", "70:0.06"],
+                        metavar="FOVY_DEG:HEIGHT_M")
+    parser.add_argument("--views", nargs="+", choices=("multi", "single"), default=["multi"])
+    parser.add_argument("--states", type=int, default=2500)
+    parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--offset-m", type=float, default=0.01,
+                        help="cubes lie within this of the start position in x and y")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="ask this run's policy instead (see above)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.checkpoint:
+        print("\n".join(ask_policy(args.checkpoint, args.states, args.offset_m, args.seed)))
+        return
+    base = load_config(EnvConfig, args.env_config, "graspq_env")
+    half_step = base.actions.yaw_step_deg / 2
+    print(f"{args.states} cubes per setting within {args.offset_m * 100:g} cm of the start "
+          f"position, any yaw; {args.updates} updates of {_BATCH}; held out: the last "
+          f"{_HELD_OUT:.0%}; a right decision: close within {half_step:g} deg of a face, "
+          "else the turn towards it")
+    print("| wrist fovy | height above table | views | median yaw error | within "
+          f"{half_step:g} deg | right decision | train s |")
+    print("|---|---|---|---|---|---|---|")
+    for setting in args.settings:
+        fovy, height = (float(part) for part in setting.split(":"))
+        config = apply_overrides(base, [f"camera.wrist_fovy_deg={fovy:g}"])
+        obs, yaw, _ = record(config, height, args.states, args.offset_m, args.seed)
+        for views in args.views:
+            result = probe(obs, yaw, views, args.updates, args.seed, half_step, config)
+            print(f"| {fovy:g} deg | {height * 100:g} cm | {views} | "
+                  f"{result['median_error_deg']:.1f} deg | {result['within_half_step']:.0%} | "
+                  f"{result['right_decision']:.0%} | {result['train_seconds']:.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
