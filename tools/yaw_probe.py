@@ -21,10 +21,17 @@ action (close, the turn towards a face, the turn away, anything else), and the m
 of close and of the turn towards a face. A policy that has learnt to turn shows Q(turn) above
 Q(close) where the close fails.
 
+With ``--close-value N ...`` it asks whether a Q-learner's close targets could teach that: the
+same network regresses the reward of closing (success, partial or miss, as the close's
+terminal target is) from N closed cubes, and the report compares its value per yaw band with
+the real one on held-out cubes. Few closed cubes against many says whether the data or the
+learner is short.
+
 Usage: MUJOCO_GL=egl .venv/bin/python tools/yaw_probe.py [--settings 70:0.15 35:0.15 70:0.06]
     [--views multi single] [--states 2500] [--updates 2000] [--seed 0]
     (a setting is WRIST_FOVY_DEG:HEIGHT_ABOVE_TABLE_M)
        MUJOCO_GL=egl .venv/bin/python tools/yaw_probe.py --checkpoint RUN [--states 600]
+       MUJOCO_GL=egl .venv/bin/python tools/yaw_probe.py --close-value 500 2000 [--states 2500]
 """
 
 from __future__ import annotations
@@ -53,16 +60,17 @@ _CUBE_PERIOD_DEG = 90.0
 
 
 def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed: int,
-           close: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+           close: bool = False
+           ) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[str, float]]]:
     """``count`` observations of a cube near the start position, its yaw to turn (deg), and
-    (with ``close``) the outcome of closing right after each observation."""
+    (with ``close``) the outcome and reward of closing right after each observation."""
     env = BaxterGraspEnv(config)
     rng = np.random.default_rng(seed)
     centre = np.asarray(config.scene.workspace_center_xy_m)
     keys = (OVERHEAD_KEY, WRIST_KEY, MOTOR_KEY)
     observations: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     yaw_to_turn = np.empty(count)
-    outcomes: list[str] = []
+    closes: list[tuple[str, float]] = []
     try:
         oracle = OraclePolicy(env)
         for i in range(count):
@@ -74,11 +82,12 @@ def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed
                 observations[key].append(obs[key])
             yaw_to_turn[i] = math.degrees(oracle.yaw_error())
             if close:
-                outcomes.append(env.step(Action.CLOSE)[4]["outcome"])
+                _, reward, _, _, info = env.step(Action.CLOSE)
+                closes.append((info["outcome"], float(reward)))
     finally:
         env.close()
     return ({key: np.stack(value) for key, value in observations.items()}, yaw_to_turn,
-            outcomes)
+            closes)
 
 
 def _decision(yaw_deg: np.ndarray, half_step_deg: float) -> np.ndarray:
@@ -86,18 +95,19 @@ def _decision(yaw_deg: np.ndarray, half_step_deg: float) -> np.ndarray:
     return np.where(np.abs(yaw_deg) <= half_step_deg, 0, np.sign(yaw_deg)).astype(int)
 
 
-def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: int,
-          seed: int, half_step_deg: float, config: EnvConfig) -> dict[str, float]:
-    """Train a yaw regressor on the first 80 % of the states; held-out figures."""
+def _fit(obs: dict[str, np.ndarray], target: np.ndarray, train: int, views: str,
+         updates: int, seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
+    """Train a fresh GQN (the recipe's widths) to regress ``target`` (N, K) on its first K
+    outputs from the first ``train`` states; its outputs on the held-out last 20 % and the
+    training time."""
     torch.manual_seed(seed)
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
                            fingertip_features=True)
     net = GraspQNetwork(widths.gqn(config.camera.image_size, views))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
     near, far = config.camera.depth_near_m, config.camera.depth_far_m
-    angle = np.radians(yaw_deg) * (360.0 / _CUBE_PERIOD_DEG)
-    target = torch.as_tensor(np.stack((np.cos(angle), np.sin(angle)), 1), dtype=torch.float32)
-    split = int((1 - _HELD_OUT) * yaw_deg.size)
+    wanted = torch.as_tensor(target, dtype=torch.float32)
+    outputs = wanted.shape[1]
 
     def inputs(index: np.ndarray):
         chosen = {key: value[index] for key, value in obs.items()
@@ -108,15 +118,25 @@ def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: 
     start = time.perf_counter()
     net.train()
     for _ in range(updates):
-        batch = rng.integers(0, split, _BATCH)
-        loss = torch.nn.functional.mse_loss(net(*inputs(batch))[:, :2], target[batch])
+        batch = rng.integers(0, train, _BATCH)
+        loss = torch.nn.functional.mse_loss(net(*inputs(batch))[:, :outputs], wanted[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     net.eval()
-    held_out = np.arange(split, yaw_deg.size)
+    held_out = np.arange(int((1 - _HELD_OUT) * len(target)), len(target))
     with torch.no_grad():
-        read = net(*inputs(held_out))[:, :2].numpy()
+        return net(*inputs(held_out))[:, :outputs].numpy(), time.perf_counter() - start
+
+
+def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: int,
+          seed: int, half_step_deg: float, config: EnvConfig) -> dict[str, float]:
+    """Train a yaw regressor on the first 80 % of the states; held-out figures."""
+    angle = np.radians(yaw_deg) * (360.0 / _CUBE_PERIOD_DEG)
+    split = int((1 - _HELD_OUT) * yaw_deg.size)
+    read, seconds = _fit(obs, np.stack((np.cos(angle), np.sin(angle)), 1), split, views,
+                         updates, seed, config)
+    held_out = np.arange(split, yaw_deg.size)
     read_deg = np.degrees(np.arctan2(read[:, 1], read[:, 0])) * (_CUBE_PERIOD_DEG / 360.0)
     wanted = yaw_deg[held_out]
     error = np.abs((read_deg - wanted + _CUBE_PERIOD_DEG / 2) % _CUBE_PERIOD_DEG
@@ -126,29 +146,62 @@ def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: 
             "within_half_step": float(np.mean(error <= half_step_deg)),
             "right_decision": float(np.mean(decided)),
             "held_out": int(held_out.size),
-            "train_seconds": time.perf_counter() - start}
+            "train_seconds": seconds}
+
+
+def _bands(half_step_deg: float) -> tuple[tuple[float, float], ...]:
+    """Bands of |yaw to turn|: within half a turn step, within one more step, the rest."""
+    return ((0.0, half_step_deg), (half_step_deg, 3 * half_step_deg), (3 * half_step_deg, 45.0))
+
+
+def _in_band(yaw_deg: np.ndarray, low: float, high: float) -> np.ndarray:
+    return (np.abs(yaw_deg) >= low) & ((np.abs(yaw_deg) < high) | (high >= 45.0))
+
+
+def learn_close_value(config: EnvConfig, states: int, train_sizes: list[int], updates: int,
+                      offset_m: float, seed: int) -> list[str]:
+    """Report lines: a GQN regressing the reward of closing (success, partial, miss: noisy
+    and binary, as a Q-learner's close targets are) from few or many closed cubes; does its
+    value follow the yaw on held-out cubes?"""
+    obs, yaw, closes = record(config, config.scene.start_height_above_table_m, states,
+                              offset_m, seed, close=True)
+    reward = np.array([[value] for _, value in closes])
+    held_out = np.arange(int((1 - _HELD_OUT) * states), states)
+    bands = _bands(config.actions.yaw_step_deg / 2)
+    header = " | ".join(f"{low:g}-{high:g} deg" for low, high in bands)
+    lines = [f"{states} cubes closed once each at the start height; held out: the last "
+             f"{held_out.size}; {updates} updates of {_BATCH}; per band of the yaw to turn: "
+             "mean predicted reward of closing (mean actual)",
+             f"| train cubes | {header} | train s |", "|---" * (len(bands) + 2) + "|"]
+    actual = [reward[held_out, 0][_in_band(yaw[held_out], *band)].mean() for band in bands]
+    for size in train_sizes:
+        predicted, seconds = _fit(obs, reward, size, "multi", updates, seed, config)
+        cells = [f"{predicted[_in_band(yaw[held_out], *band), 0].mean():.2f} ({value:.2f})"
+                 for band, value in zip(bands, actual, strict=True)]
+        lines.append(f"| {size} | {' | '.join(cells)} | {seconds:.0f} |")
+    return lines
 
 
 def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
     """Report lines: what a trained policy does with cubes under its gripper, by yaw band."""
     agent, config, _ = load_agent(Path(checkpoint))
-    obs, yaw, outcomes = record(config, config.scene.start_height_above_table_m, count,
-                                offset_m, seed, close=True)
+    obs, yaw, closes = record(config, config.scene.start_height_above_table_m, count,
+                              offset_m, seed, close=True)
     q = np.stack([agent.q_values({key: value[i] for key, value in obs.items()})
                   for i in range(yaw.size)])
     toward = np.where(yaw > 0, int(Action.PLUS_YAW), int(Action.MINUS_YAW))
     away = np.where(yaw > 0, int(Action.MINUS_YAW), int(Action.PLUS_YAW))
     rows = np.arange(yaw.size)
     greedy = q.argmax(1)
-    lifted = np.array([outcome == "success" for outcome in outcomes])
+    lifted = np.array([outcome == "success" for outcome, _ in closes])
     half_step = config.actions.yaw_step_deg / 2
     lines = [f"{checkpoint}: {count} cubes within {offset_m * 100:g} cm of the start position "
              f"at the start height ({config.scene.start_height_above_table_m * 100:g} cm)",
              "| yaw to turn | cubes | closing there lifts | greedy: close | turn towards | "
              "turn away | other | mean Q(close) | mean Q(turn towards) |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for low, high in ((0.0, half_step), (half_step, 3 * half_step), (3 * half_step, 45.0)):
-        band = (np.abs(yaw) >= low) & (np.abs(yaw) < high if high < 45 else True)
+    for low, high in _bands(half_step):
+        band = _in_band(yaw, low, high)
         if not band.any():
             continue
         chosen = greedy[band]
@@ -174,8 +227,20 @@ def main() -> None:
                         help="cubes lie within this of the start position in x and y")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", help="ask this run's policy instead (see above)")
+    parser.add_argument("--close-value", type=int, nargs="+", metavar="TRAIN_CUBES",
+                        help="instead: regress the reward of closing from this many closed "
+                        "cubes (each size a fresh network; held out: the last 20 %% of "
+                        "--states) and compare its value per yaw band with the real one")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.close_value:
+        limit = int((1 - _HELD_OUT) * args.states)
+        if max(args.close_value) > limit:
+            parser.error(f"--close-value sizes must be at most {limit} (80 % of --states)")
+        base = load_config(EnvConfig, args.env_config, "graspq_env")
+        print("\n".join(learn_close_value(base, args.states, args.close_value, args.updates,
+                                          args.offset_m, args.seed)))
+        return
     if args.checkpoint:
         print("\n".join(ask_policy(args.checkpoint, args.states, args.offset_m, args.seed)))
         return
