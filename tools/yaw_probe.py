@@ -95,6 +95,11 @@ def _decision(yaw_deg: np.ndarray, half_step_deg: float) -> np.ndarray:
     return np.where(np.abs(yaw_deg) <= half_step_deg, 0, np.sign(yaw_deg)).astype(int)
 
 
+def _held_out(count: int) -> np.ndarray:
+    """Indices of the held-out states: the last ``_HELD_OUT`` of ``count``."""
+    return np.arange(int((1 - _HELD_OUT) * count), count)
+
+
 def _fit(obs: dict[str, np.ndarray], target: np.ndarray, train: int, views: str,
          updates: int, seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
     """Train a fresh GQN (the recipe's widths) to regress ``target`` (N, K) on its first K
@@ -124,7 +129,7 @@ def _fit(obs: dict[str, np.ndarray], target: np.ndarray, train: int, views: str,
         loss.backward()
         optimizer.step()
     net.eval()
-    held_out = np.arange(int((1 - _HELD_OUT) * len(target)), len(target))
+    held_out = _held_out(len(target))
     with torch.no_grad():
         return net(*inputs(held_out))[:, :outputs].numpy(), time.perf_counter() - start
 
@@ -133,10 +138,9 @@ def probe(obs: dict[str, np.ndarray], yaw_deg: np.ndarray, views: str, updates: 
           seed: int, half_step_deg: float, config: EnvConfig) -> dict[str, float]:
     """Train a yaw regressor on the first 80 % of the states; held-out figures."""
     angle = np.radians(yaw_deg) * (360.0 / _CUBE_PERIOD_DEG)
-    split = int((1 - _HELD_OUT) * yaw_deg.size)
-    read, seconds = _fit(obs, np.stack((np.cos(angle), np.sin(angle)), 1), split, views,
-                         updates, seed, config)
-    held_out = np.arange(split, yaw_deg.size)
+    held_out = _held_out(yaw_deg.size)
+    read, seconds = _fit(obs, np.stack((np.cos(angle), np.sin(angle)), 1), held_out[0],
+                         views, updates, seed, config)
     read_deg = np.degrees(np.arctan2(read[:, 1], read[:, 0])) * (_CUBE_PERIOD_DEG / 360.0)
     wanted = yaw_deg[held_out]
     error = np.abs((read_deg - wanted + _CUBE_PERIOD_DEG / 2) % _CUBE_PERIOD_DEG
@@ -166,7 +170,7 @@ def learn_close_value(config: EnvConfig, states: int, train_sizes: list[int], up
     obs, yaw, closes = record(config, config.scene.start_height_above_table_m, states,
                               offset_m, seed, close=True)
     reward = np.array([[value] for _, value in closes])
-    held_out = np.arange(int((1 - _HELD_OUT) * states), states)
+    held_out = _held_out(states)
     bands = _bands(config.actions.yaw_step_deg / 2)
     header = " | ".join(f"{low:g}-{high:g} deg" for low, high in bands)
     lines = [f"{states} cubes closed once each at the start height; held out: the last "
@@ -234,7 +238,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.close_value:
-        limit = int((1 - _HELD_OUT) * args.states)
+        limit = int(_held_out(args.states)[0])
         if max(args.close_value) > limit:
             parser.error(f"--close-value sizes must be at most {limit} (80 % of --states)")
         base = load_config(EnvConfig, args.env_config, "graspq_env")
