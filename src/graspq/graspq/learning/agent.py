@@ -30,17 +30,22 @@ from graspq.learning.targets import (
 from graspq.observation import OVERHEAD_KEY, WRIST_KEY
 
 
-def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+def random_shift(images: np.ndarray, pad: int, generator: torch.Generator) -> np.ndarray:
     """Shift each image by up to ``pad`` pixels (replicate padding, random crop; DrQ,
-    Kostrikov et al. 2020). images: (N, C, S, S) float."""
-    n, _, size, _ = images.shape
-    padded = torch.nn.functional.pad(images, (pad,) * 4, mode="replicate")
-    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-    rows = (torch.arange(size)[None, :] + offsets[:, :1])  # (N, S)
-    cols = (torch.arange(size)[None, :] + offsets[:, 1:])
-    batch = torch.arange(n)[:, None, None]
-    shifted = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-    return shifted.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    Kostrikov et al. 2020). images: (N, S, S, C), as the replay stores them.
+
+    Done on the stored arrays before they become float tensors: shifting commutes with
+    :func:`~graspq.learning.model.preprocess` (per pixel), and slicing uint8 rows costs
+    about a tenth of a float tensor gather (docs/performance.md)."""
+    if images.ndim != 4 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"random_shift needs (N, S, S, C) images, got {images.shape}")
+    size = images.shape[1]
+    offsets = torch.randint(0, 2 * pad + 1, (images.shape[0], 2), generator=generator)
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    shifted = np.empty_like(images)
+    for row, (dy, dx) in enumerate(offsets.tolist()):
+        shifted[row] = padded[row, dy:dy + size, dx:dx + size]
+    return shifted
 
 
 class QAgent:
@@ -75,17 +80,20 @@ class QAgent:
         self._augment_generator = torch.Generator().manual_seed(config.seed + 17)
 
     # ------------------------------------------------------------------------- acting
-    def _inputs(self, obs: Mapping[str, np.ndarray], augment: bool = False):
+    def _inputs(self, obs: Mapping[str, np.ndarray], augment: bool = False,
+                rows: np.ndarray | None = None):
+        """Network input of ``obs``; with ``rows``, of those rows alone (after the shift,
+        which draws one offset per row of the whole batch either way)."""
         if self.online.config.views == "single":  # the wrist image is neither converted nor used
             obs = {key: value for key, value in obs.items() if key != WRIST_KEY}
-        inputs = preprocess(obs, "cpu", *self.depth_bounds, memory_format=self.memory_format)
         pad = self.config.augment_shift_px
         if augment and pad:
-            overhead = random_shift(inputs.overhead, pad, self._augment_generator)
-            wrist = None if inputs.wrist is None else random_shift(inputs.wrist, pad,
-                                                                   self._augment_generator)
-            inputs = inputs._replace(overhead=overhead, wrist=wrist)
-        return inputs
+            # Overhead first, then the wrist: the generator's order since the first runs.
+            obs = {**obs, **{key: random_shift(obs[key], pad, self._augment_generator)
+                             for key in (OVERHEAD_KEY, WRIST_KEY) if key in obs}}
+        if rows is not None:
+            obs = {key: value[rows] for key, value in obs.items()}
+        return preprocess(obs, "cpu", *self.depth_bounds, memory_format=self.memory_format)
 
     @torch.no_grad()
     def q_values(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -131,14 +139,7 @@ class QAgent:
         if demos is not None:
             batch = concat_batches(batch, demos) if batch is not None else demos
         with torch.no_grad():
-            next_inputs = self._inputs(batch.next_obs, augment=True)
-            next_q_target = next_q_online = None
-            with autocast(self.precision):
-                if self.target is not None:
-                    next_q_target = self.target(*next_inputs).float()
-                if self.learner in (Learner.QLEARNING, Learner.DDQN):
-                    net.eval()  # BatchNorm running statistics; next states do not update them
-                    next_q_online = net(*next_inputs).float()
+            next_q_target, next_q_online = self._next_q(batch)
             gamma = torch.as_tensor(cfg.gamma ** batch.steps, dtype=torch.float32)
             targets = td_targets(self.learner, torch.as_tensor(batch.rewards),
                                  torch.as_tensor(batch.terminated), next_q_online,
@@ -190,6 +191,33 @@ class QAgent:
         if self.target is not None and self.updates % cfg.target_update_every == 0:
             self.sync_target()
         return float(loss.detach())
+
+    def _next_q(self, batch: ReplayBatch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Target and online Q(s', .) (None where the learner uses neither), (N, A).
+
+        Only the rows whose episode goes on are evaluated: a terminated row's target is its
+        reward alone (:func:`td_targets` ignores its next values), and with n-step windows
+        and close rows a third or more of a batch ends its episode. Its values stay 0. Both
+        networks see next states in eval mode, so a row's values do not depend on the
+        others."""
+        live = np.flatnonzero(~np.asarray(batch.terminated, bool))
+        size = (len(batch.terminated), self.online.config.num_actions)
+        # The shift draws its offsets for every row, so the generator's stream does not
+        # depend on how many rows end their episode.
+        next_inputs = self._inputs(batch.next_obs, augment=True, rows=live)
+        values = []
+        for network, used in ((self.target, self.target is not None),
+                              (self.online, self.learner in (Learner.QLEARNING, Learner.DDQN))):
+            if not used:
+                values.append(None)
+                continue
+            full = torch.zeros(size)
+            if live.size:
+                network.eval()  # BatchNorm running statistics; next states do not update them
+                with autocast(self.precision):
+                    full[torch.as_tensor(live)] = network(*next_inputs).float()
+            values.append(full)
+        return values[0], values[1]
 
     def sync_target(self) -> None:
         """Hard copy of the online weights into the target network."""
