@@ -177,13 +177,19 @@ def learn_close_value(config: EnvConfig, states: int, train_sizes: list[int], up
              f"{held_out.size}; {updates} updates of {_BATCH}; per band of the yaw to turn: "
              "mean predicted reward of closing (mean actual)",
              f"| train cubes | {header} | train s |", "|---" * (len(bands) + 2) + "|"]
-    actual = [reward[held_out, 0][_in_band(yaw[held_out], *band)].mean() for band in bands]
+    in_band = [_in_band(yaw[held_out], *band) for band in bands]
+    actual = [_band_mean(reward[held_out, 0], rows) for rows in in_band]
     for size in train_sizes:
         predicted, seconds = _fit(obs, reward, size, "multi", updates, seed, config)
-        cells = [f"{predicted[_in_band(yaw[held_out], *band), 0].mean():.2f} ({value:.2f})"
-                 for band, value in zip(bands, actual, strict=True)]
+        cells = [f"{_band_mean(predicted[:, 0], rows)} ({value})"
+                 for rows, value in zip(in_band, actual, strict=True)]
         lines.append(f"| {size} | {' | '.join(cells)} | {seconds:.0f} |")
     return lines
+
+
+def _band_mean(values: np.ndarray, rows: np.ndarray) -> str:
+    """Mean of ``values[rows]`` to two places, or "n/a" for a band no held-out cube fell in."""
+    return f"{values[rows].mean():.2f}" if rows.any() else "n/a"
 
 
 def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
