@@ -8,7 +8,10 @@ opposite moves, a longer cycle, or neither); with a revisit window, how many gre
 the rule overrode (moves back to a recent pose) and what it took instead; for each oracle
 action, how often the policy takes it and what it takes instead (so "the turn is never
 taken" shows as a row); the gripper's error at the moment it closes (yaw still to turn,
-horizontal offset, height above the lowest allowed), split by outcome; and, for a network
+horizontal offset, height above the lowest allowed), split by outcome; the Q-value of each
+action taken against the discounted return that followed it (a Q above the return is
+overestimation: the first step of every episode, and every step of the episodes a close
+ended, whose returns no time limit cut); and, for a network
 trained with the auxiliary pose loss, how well its pose head reads the object's offset and
 the cube's yaw. For the cube it also splits the outcomes by the yaw to turn at the start, and
 the oracle's turns by the yaw still to turn (past 45 deg less half a turn step, either turn
@@ -52,6 +55,7 @@ class _CheckedPolicy:
         self.blocked: collections.Counter[str] = collections.Counter()  # what was taken instead
         self.start_yaw: float | None = None  # |yaw to turn| at the episode's start, deg
         self.turns: list[tuple[float, int, int]] = []  # (|yaw|, oracle's turn, taken)
+        self.q_taken: list[float] = []  # Q(s, a) of each action taken in the running episode
 
     def reset(self) -> None:
         self.chooser.reset()
@@ -67,6 +71,7 @@ class _CheckedPolicy:
             q = q[0].numpy()
             self.poses.append((pose_target(self.oracle), predicted[0].numpy()))
         action = int(self.chooser.choose(q))
+        self.q_taken.append(float(q[action]))
         if action != int(np.argmax(q)):  # the rule overrode a move back to a recent pose
             self.blocked[Action(action).name] += 1
         wanted = int(self.oracle.act())
@@ -83,6 +88,37 @@ class _CheckedPolicy:
                                 1000 * float(np.hypot(*offset[:2])),
                                 1000 * float(position[2] - self.oracle.lowest_height()))
         return action
+
+
+class _RewardLog:
+    """The env as run_episodes drives it (reset, step, render), keeping the running episode's
+    rewards for the value check."""
+
+    def __init__(self, env: BaxterGraspEnv) -> None:
+        self.env = env
+        self.rewards: list[float] = []
+
+    def reset(self, **kwargs):  # noqa: ANN003, ANN201 - BaxterGraspEnv.reset's
+        self.rewards = []
+        return self.env.reset(**kwargs)
+
+    def step(self, action: int):  # noqa: ANN201 - BaxterGraspEnv.step's
+        result = self.env.step(action)
+        self.rewards.append(float(result[1]))
+        return result
+
+    def render(self):  # noqa: ANN201
+        return self.env.render()
+
+
+def returns_to_go(rewards: list[float], gamma: float) -> np.ndarray:
+    """The discounted return from each step to the episode's end: G_t = r_t + gamma G_t+1."""
+    returns = np.zeros(len(rewards))
+    following = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        following = rewards[t] + gamma * following
+        returns[t] = following
+    return returns
 
 
 def loop_axis(actions: list[int], length: int = 8) -> str:
@@ -123,7 +159,11 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
     blocked: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     by_start_yaw: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     turns: list[tuple[float, int, int]] = []
+    # (Q of the action taken, discounted return from there): the first step of every episode,
+    # and every step of the episodes a close ended (a time-out's return stops at the limit).
+    values: dict[tuple[str, str], list] = collections.defaultdict(list)
     bands = _yaw_bands(env.config.actions.yaw_step_deg)
+    logged = _RewardLog(env)
 
     def on_episode(record: EpisodeRecord) -> None:
         outcomes[record.object][record.outcome] += 1
@@ -138,11 +178,17 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
         if record.object == "cube":
             by_start_yaw[_band(bands, checked.start_yaw)][record.outcome] += 1
             turns.extend(checked.turns)
+        returns = returns_to_go(logged.rewards, training.gamma)
+        values[(record.object, "first")].append((checked.q_taken[0], returns[0]))
+        if record.outcome != "timeout":
+            values[(record.object, "closed")] += list(zip(checked.q_taken, returns,
+                                                          strict=True))
         checked.pairs, checked.close_error, checked.poses = [], None, []
+        checked.q_taken = []
         checked.blocked, checked.start_yaw, checked.turns = collections.Counter(), None, []
 
     try:
-        run_episodes(env, checked, episodes, seed, object_type=OBJECT_TYPES,
+        run_episodes(logged, checked, episodes, seed, object_type=OBJECT_TYPES,
                      on_episode=on_episode)
     finally:
         env.close()
@@ -179,6 +225,8 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
                              f" | {offset.mean():.1f}, {offset.max():.1f} | "
                              f"{height.mean():.0f} |")
         lines.append("")
+        lines += _value_report(values[(kind, "first")], values[(kind, "closed")],
+                               training.gamma)
         if kind == "cube":
             lines += _yaw_report(bands, by_start_yaw, turns)
         if poses[kind]:
@@ -227,6 +275,21 @@ def _yaw_report(bands: list[tuple[float, float]], by_start: dict[str, collection
             cells = [same, other, down, close, len(taken) - same - other - down - close]
             lines.append(f"| {label} | {len(taken)} | "
                          + " | ".join(f"{n / len(taken):.0%}" for n in cells) + " |")
+    return lines + [""]
+
+
+def _value_report(first: list[tuple[float, float]], closed: list[tuple[float, float]],
+                  gamma: float) -> list[str]:
+    """Q of the actions taken against the discounted return that followed (gamma of the
+    run): a Q above the return over many states is overestimation."""
+    lines = [f"| values (gamma {gamma:g}) | states | mean Q(s, a) of the action taken | mean "
+             "discounted return from there | Q minus return |", "|---|---|---|---|---|"]
+    for label, pairs in (("first step of every episode", first),
+                         ("every step of the episodes a close ended", closed)):
+        if pairs:
+            q, returned = np.asarray(pairs).T
+            lines.append(f"| {label} | {len(pairs)} | {q.mean():.2f} | {returned.mean():.2f} "
+                         f"| {q.mean() - returned.mean():+.2f} |")
     return lines + [""]
 
 

@@ -18,8 +18,8 @@ With ``--checkpoint RUN`` it asks a trained policy instead, on cubes drawn the s
 run's own scene at its start height: per band of the yaw still to turn, how often closing
 right there lifts the cube (each state is closed once after it is observed), the greedy
 action (close, the turn towards a face, the turn away, anything else), and the mean Q-values
-of close and of the turn towards a face. A policy that has learnt to turn shows Q(turn) above
-Q(close) where the close fails.
+of close, of the turn towards a face and of the best x, y or z move. A policy that has learnt
+to turn shows Q(turn) above Q(close) and above the moves where the close fails.
 
 With ``--close-value N ...`` it asks whether a Q-learner's close targets could teach that: the
 same network regresses the reward of closing (success, partial or miss, as the close's
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graspq.actions import Action
+from graspq.actions import MOVE_DIRECTIONS, TURNS, Action
 from graspq.config import apply_overrides, load_config
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
@@ -203,13 +203,15 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
     away = np.where(yaw > 0, int(Action.MINUS_YAW), int(Action.PLUS_YAW))
     rows = np.arange(yaw.size)
     greedy = q.argmax(1)
+    moves = [int(action) for action in MOVE_DIRECTIONS if action not in TURNS]
+    best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
     lifted = np.array([outcome == "success" for outcome, _ in closes])
     half_step = config.actions.yaw_step_deg / 2
     lines = [f"{checkpoint}: {count} cubes within {offset_m * 100:g} cm of the start position "
              f"at the start height ({config.scene.start_height_above_table_m * 100:g} cm)",
              "| yaw to turn | cubes | closing there lifts | greedy: close | turn towards | "
-             "turn away | other | mean Q(close) | mean Q(turn towards) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "turn away | other | mean Q(close) | mean Q(turn towards) | mean Q(best move) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for low, high in _bands(half_step):
         band = _in_band(yaw, low, high)
         if not band.any():
@@ -221,7 +223,7 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
             f"| {low:g}-{high:g} deg | {band.sum()} | {lifted[band].mean():.0%} | "
             + " | ".join(f"{value:.0%}" for value in share) + f" | {1 - sum(share):.0%} | "
             f"{q[band, int(Action.CLOSE)].mean():.2f} | "
-            f"{q[rows[band], toward[band]].mean():.2f} |")
+            f"{q[rows[band], toward[band]].mean():.2f} | {best_move[band].mean():.2f} |")
     return lines
 
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from graspq.actions import Action
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import CameraConfig, EnvConfig
@@ -18,6 +21,13 @@ TINY = TrainingConfig(
     eval_episodes=3, checkpoint_every=2, torch_threads=1,
     exploration=ExplorationConfig(epsilon_decay_episodes=2),
     network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8))
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("grasp_diagnosis", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
 
 
 def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path, train_run):
@@ -37,6 +47,12 @@ def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path,
         # TINY_ENV allows 12 steps: two episodes give at most 24 checked states.
         assert sum(states) <= 24
         assert "pose head" not in section  # this network has none
+        # The value check: the first step of each of the object's two episodes.
+        first = re.search(r"^\| first step of every episode \| (\d+) \| (-?[\d.]+) \| "
+                          r"(-?[\d.]+) \| ([+-][\d.]+) \|$", section, flags=re.M)
+        assert first and int(first.group(1)) == 2
+        q, returned, gap = (float(first.group(i)) for i in (2, 3, 4))
+        assert gap == pytest.approx(q - returned, abs=0.011)
     # The cube's two episodes, split by the yaw they start with.
     starts = re.findall(r"^\| [\d.]+-[\d.]+ deg \| (\d+) \| [a-z]", sections[0], flags=re.M)
     assert sum(int(n) for n in starts) == 2
@@ -63,9 +79,7 @@ def test_report_reads_the_pose_head_when_there_is_one(tmp_path, train_run):
 
 
 def test_loop_axis_names_two_step_loops_and_short_cycles():
-    spec = importlib.util.spec_from_file_location("grasp_diagnosis", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _tool()
     x, minus_x, z, minus_z = (int(a) for a in (Action.PLUS_X, Action.MINUS_X, Action.PLUS_Z,
                                                 Action.MINUS_Z))
     assert tool.loop_axis([z] * 5 + [x, minus_x] * 4) == "loop on x"
@@ -81,3 +95,12 @@ def test_loop_axis_names_two_step_loops_and_short_cycles():
     assert tool.loop_axis([x, y, minus_x] * 3) == "no loop"  # repeats, but drifts along y
     assert tool.loop_axis([x, y, minus_x, z] * 2) == "no loop"  # drifts up and along y
     assert tool.loop_axis([x] * 8) == "no loop"  # going on is not a loop
+
+
+def test_returns_to_go_discount_each_steps_future():
+    tool = _tool()
+    # Two steps of the step penalty, then a successful close.
+    returns = tool.returns_to_go([-0.025, -0.025, 10.0], 0.9)
+    np.testing.assert_allclose(returns, [-0.025 + 0.9 * (-0.025 + 0.9 * 10.0),
+                                         -0.025 + 0.9 * 10.0, 10.0])
+    assert tool.returns_to_go([], 0.9).size == 0
