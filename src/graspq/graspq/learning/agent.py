@@ -196,28 +196,25 @@ class QAgent:
         """Target and online Q(s', .) (None where the learner uses neither), (N, A).
 
         Only the rows whose episode goes on are evaluated: a terminated row's target is its
-        reward alone (:func:`td_targets` ignores its next values), and with n-step windows
-        and close rows a third or more of a batch ends its episode. Its values stay 0. Both
-        networks see next states in eval mode, so a row's values do not depend on the
-        others."""
+        reward alone (:func:`td_targets` ignores its next values, left at 0 here), and that
+        is about a fifth of a batch with 3-step windows, and every close row. Both networks
+        see next states in eval mode, so a row's values do not depend on the others."""
         live = np.flatnonzero(~np.asarray(batch.terminated, bool))
-        size = (len(batch.terminated), self.online.config.num_actions)
         # The shift draws its offsets for every row, so the generator's stream does not
         # depend on how many rows end their episode.
         next_inputs = self._inputs(batch.next_obs, augment=True, rows=live)
-        values = []
-        for network, used in ((self.target, self.target is not None),
-                              (self.online, self.learner in (Learner.QLEARNING, Learner.DDQN))):
-            if not used:
-                values.append(None)
-                continue
-            full = torch.zeros(size)
+
+        def evaluated(network: GraspQNetwork) -> torch.Tensor:
+            values = torch.zeros(len(batch.terminated), self.online.config.num_actions)
             if live.size:
                 network.eval()  # BatchNorm running statistics; next states do not update them
                 with autocast(self.precision):
-                    full[torch.as_tensor(live)] = network(*next_inputs).float()
-            values.append(full)
-        return values[0], values[1]
+                    values[torch.as_tensor(live)] = network(*next_inputs).float()
+            return values
+
+        uses_online = self.learner in (Learner.QLEARNING, Learner.DDQN)
+        return (None if self.target is None else evaluated(self.target),
+                evaluated(self.online) if uses_online else None)
 
     def sync_target(self) -> None:
         """Hard copy of the online weights into the target network."""
