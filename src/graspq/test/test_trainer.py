@@ -67,15 +67,16 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
         torch.testing.assert_close(actual.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
 
-@pytest.mark.parametrize(("precision", "priority_alpha", "streak", "close_rows"),
-                         [("fp32", 0.0, 1, 0), ("bf16", 0.0, 1, 0), ("fp32", 0.6, 3, 4)])
+@pytest.mark.parametrize(("precision", "priority_alpha", "streak", "close_rows", "advantage"),
+                         [("fp32", 0.0, 1, 0, 0.0), ("bf16", 0.0, 1, 0, 0.0),
+                          ("fp32", 0.6, 3, 4, 0.5)])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
                                                               priority_alpha, streak,
-                                                              close_rows):
+                                                              close_rows, advantage):
     exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak)
     config = dataclasses.replace(TINY, precision=precision, exploration=exploration,
                                  prioritized_replay=PrioritizedReplayConfig(priority_alpha),
-                                 close_replay_rows=close_rows)
+                                 close_replay_rows=close_rows, advantage_learning=advantage)
     straight = _train(tmp_path / "straight", config)
     _train(tmp_path / "split", config, stop_after=2)
     resumed = _train(tmp_path / "split", config, resume=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from graspq.actions import TURNS, Action, RandomStreak, epsilon_greedy
-from graspq.learning.model import GQNConfig, GraspQNetwork, preprocess
+from graspq.learning.model import GQNConfig, GQNInput, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.precision import autocast, resolve_precision
 from graspq.learning.replay import NO_EXPERT, ReplayBatch
@@ -158,6 +158,8 @@ class QAgent:
             pose = pose_loss(predicted_pose.float(), torch.as_tensor(batch.pose_targets),
                              cfg.pose_yaw_weight)
         actions = torch.as_tensor(batch.actions)
+        if cfg.advantage_learning > 0:
+            targets = targets - cfg.advantage_learning * self._action_gap(inputs, actions)
         q_taken = q_of_actions(q, actions)
         replay_rows = len(batch.actions) - (0 if demos is None else len(demos.actions))
         self.td_errors = (targets - q_taken.detach())[:replay_rows].numpy()
@@ -191,6 +193,14 @@ class QAgent:
         if self.target is not None and self.updates % cfg.target_update_every == 0:
             self.sync_target()
         return float(loss.detach())
+
+    @torch.no_grad()
+    def _action_gap(self, inputs: GQNInput, actions: torch.Tensor) -> torch.Tensor:
+        """V'(s) - Q'(s, a): how far the target network values the action taken below its best
+        at the same (augmented) state; >= 0, in float32. Advantage learning's correction."""
+        with autocast(self.precision):
+            q = self.target(*inputs).float()
+        return q.max(dim=1).values - q_of_actions(q, actions)
 
     def _next_q(self, batch: ReplayBatch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Target and online Q(s', .) (None where the learner uses neither), (N, A).

@@ -48,7 +48,8 @@ REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
                               "pretrain_updates", "n_step", "replay_capacity", "batch_size",
                               "learning_starts", "target_update_every", "pose_loss_weight",
                               "pose_yaw_weight", "turn_margin_weight",
-                              "updates_per_step", "close_replay_rows"})
+                              "updates_per_step", "close_replay_rows",
+                              "advantage_learning"})
 
 
 def run_dir(root: Path, learner: str, views: str, seed: int) -> Path:

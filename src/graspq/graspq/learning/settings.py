@@ -158,6 +158,13 @@ class TrainingConfig:
                                    "reward, robot-knowable): the close's value, which decides "
                                    "between closing and turning or moving first, gets that many "
                                    "more samples per update; 0 = off", ge=0, le=256)
+    advantage_learning: float = param(0.0, "advantage learning (Bellemare et al. 2016): every "
+                                      "TD target less this times the target network's gap "
+                                      "V'(s) - Q'(s, a) between the best action and the one "
+                                      "taken, at the state itself. It widens the gaps between "
+                                      "actions, so that a move's small cost (two steps for a "
+                                      "wrong one) is not lost in the values' noise; 0 = off",
+                                      ge=0.0, le=0.99)
     target_update_every: int = param(1000, "updates between hard copies of the target net",
                                      ge=1)
     n_step: int = param(1, "n-step returns (1 = the paper's one-step target)", ge=1, le=20)
@@ -266,6 +273,9 @@ class TrainingConfig:
         if self.learner == "qlearning" and self.updates_per_step > 1:
             raise ConfigError("updates_per_step", "qlearning learns once from each latest "
                               "transition, with no replay buffer to draw more: set it to 1")
+        if self.learner == "qlearning" and self.advantage_learning > 0:
+            raise ConfigError("advantage_learning", "needs the target network's values, and "
+                              "qlearning has none: set it to 0")
         if self.learner == "qlearning" and self.close_replay_rows > 0:
             raise ConfigError("close_replay_rows", "qlearning has no replay buffer to draw "
                               "CLOSE transitions from: set it to 0")

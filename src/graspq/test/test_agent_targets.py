@@ -1,4 +1,5 @@
-"""The update evaluates next states only where the episode goes on, with the same targets."""
+"""The update's TD targets: next states evaluated only where the episode goes on, and
+advantage learning's correction."""
 
 import copy
 import dataclasses
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from graspq.actions import Action
+from graspq.config import ConfigError
 from graspq.learning.agent import QAgent
 from graspq.learning.model import preprocess
 from graspq.learning.replay import ReplayBuffer
@@ -17,6 +19,7 @@ from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import CameraConfig, EnvConfig
 
 ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=6)
+SMALL = NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +48,7 @@ def replay() -> ReplayBuffer:
 def test_terminated_rows_skip_the_next_state_networks_and_keep_their_targets(replay, learner):
     config = TrainingConfig(learner=learner, batch_size=24, learning_starts=24, n_step=2,
                             torch_threads=1, hindsight_close_labels=False,
-                            network=NetworkConfig(stream_channels=4, joint_channels=4,
-                                                  fc_width=16, motor_width=8))
+                            network=SMALL)
     camera = ENV.camera
     torch.manual_seed(0)
     agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
@@ -78,8 +80,7 @@ def test_terminated_rows_skip_the_next_state_networks_and_keep_their_targets(rep
 def test_a_batch_of_closes_alone_needs_no_next_state(replay):
     config = TrainingConfig(batch_size=8, learning_starts=8, torch_threads=1,
                             hindsight_close_labels=False,
-                            network=NetworkConfig(stream_channels=4, joint_channels=4,
-                                                  fc_width=16, motor_width=8))
+                            network=SMALL)
     camera = ENV.camera
     agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
                    camera.depth_near_m, camera.depth_far_m)
@@ -95,3 +96,32 @@ def test_a_batch_of_closes_alone_needs_no_next_state(replay):
     hook.remove()
     assert seen == []
     np.testing.assert_allclose(agent.td_errors, closes.rewards - q_close.numpy(), atol=1e-5)
+
+
+def test_advantage_learning_lowers_each_target_by_the_target_networks_action_gap(replay):
+    """Each row's target falls by alpha (V'(s) - Q'(s, a)), the target network at the state
+    itself; the row whose action is the target network's best keeps its target."""
+    camera = ENV.camera
+    batch = replay.sample(24, np.random.default_rng(3), 2, 0.9)
+    errors = {}
+    for alpha in (0.0, 0.6):
+        config = TrainingConfig(batch_size=24, learning_starts=24, n_step=2, gamma=0.9,
+                                torch_threads=1, hindsight_close_labels=False,
+                                advantage_learning=alpha, network=SMALL)
+        torch.manual_seed(0)  # the same weights for both
+        agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
+                       camera.depth_near_m, camera.depth_far_m)
+        target = copy.deepcopy(agent.target)
+        agent.update(batch)
+        errors[alpha] = agent.td_errors
+    with torch.no_grad():
+        q = target(*preprocess(batch.obs, "cpu", camera.depth_near_m, camera.depth_far_m))
+    gap = (q.max(1).values - q_of_actions(q, torch.as_tensor(batch.actions))).numpy()
+    assert (gap >= 0).all() and (gap > 0).any() and (gap == 0).any()
+    np.testing.assert_allclose(errors[0.6], errors[0.0] - 0.6 * gap, atol=1e-5)
+
+
+def test_advantage_learning_needs_a_target_network():
+    with pytest.raises(ConfigError, match="advantage_learning"):
+        TrainingConfig(learner="qlearning", batch_size=1, learning_starts=1,
+                       advantage_learning=0.5)
