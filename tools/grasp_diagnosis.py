@@ -11,7 +11,8 @@ taken" shows as a row); the gripper's error at the moment it closes (yaw still t
 horizontal offset, height above the lowest allowed), split by outcome; the Q-value of each
 action taken against the discounted return that followed it (a Q above the return is
 overestimation: the first step of every episode, and every step of the episodes a close
-ended, whose returns no time limit cut); and, for a network
+ended, whose returns no time limit cut), and where the oracle moves in x or y, the gap
+between the Q of its move and of the opposite one; and, for a network
 trained with the auxiliary pose loss, how well its pose head reads the object's offset and
 the cube's yaw. For the cube it also splits the outcomes by the yaw to turn at the start, and
 the oracle's turns by the yaw still to turn (past 45 deg less half a turn step, either turn
@@ -41,6 +42,11 @@ from graspq.sim.oracle import OraclePolicy
 from graspq.sim.rollout import EpisodeRecord, run_episodes
 from graspq.sim.settings import OBJECT_TYPES
 
+OPPOSITE_XY = {int(a): int(b) for a, b in ((Action.PLUS_X, Action.MINUS_X),
+                                           (Action.MINUS_X, Action.PLUS_X),
+                                           (Action.PLUS_Y, Action.MINUS_Y),
+                                           (Action.MINUS_Y, Action.PLUS_Y))}
+
 
 class _CheckedPolicy:
     """The greedy policy, with the oracle's choice, the closing errors and (if the network
@@ -56,6 +62,9 @@ class _CheckedPolicy:
         self.start_yaw: float | None = None  # |yaw to turn| at the episode's start, deg
         self.turns: list[tuple[float, int, int]] = []  # (|yaw|, oracle's turn, taken)
         self.q_taken: list[float] = []  # Q(s, a) of each action taken in the running episode
+        # Where the oracle moves in x or y: Q(its move) - Q(the opposite move), the action gap
+        # that decides whether the greedy policy heads for the object or away.
+        self.move_gaps: list[float] = []
 
     def reset(self) -> None:
         self.chooser.reset()
@@ -76,6 +85,8 @@ class _CheckedPolicy:
             self.blocked[Action(action).name] += 1
         wanted = int(self.oracle.act())
         self.pairs.append((wanted, action))
+        if wanted in OPPOSITE_XY:
+            self.move_gaps.append(float(q[wanted] - q[OPPOSITE_XY[wanted]]))
         yaw = abs(math.degrees(self.oracle.yaw_error()))
         if self.start_yaw is None:
             self.start_yaw = yaw
@@ -162,6 +173,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
     # (Q of the action taken, discounted return from there): the first step of every episode,
     # and every step of the episodes a close ended (a time-out's return stops at the limit).
     values: dict[tuple[str, str], list] = collections.defaultdict(list)
+    move_gaps: dict[str, list[float]] = collections.defaultdict(list)
     bands = _yaw_bands(env.config.actions.yaw_step_deg)
     logged = _RewardLog(env)
 
@@ -184,7 +196,8 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
             values[(record.object, "closed")] += list(zip(checked.q_taken, returns,
                                                           strict=True))
         checked.pairs, checked.close_error, checked.poses = [], None, []
-        checked.q_taken = []
+        move_gaps[record.object] += checked.move_gaps
+        checked.q_taken, checked.move_gaps = [], []
         checked.blocked, checked.start_yaw, checked.turns = collections.Counter(), None, []
 
     try:
@@ -226,7 +239,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
                              f"{height.mean():.0f} |")
         lines.append("")
         lines += _value_report(values[(kind, "first")], values[(kind, "closed")],
-                               training.gamma)
+                               training.gamma, move_gaps[kind])
         if kind == "cube":
             lines += _yaw_report(bands, by_start_yaw, turns)
         if poses[kind]:
@@ -279,9 +292,10 @@ def _yaw_report(bands: list[tuple[float, float]], by_start: dict[str, collection
 
 
 def _value_report(first: list[tuple[float, float]], closed: list[tuple[float, float]],
-                  gamma: float) -> list[str]:
+                  gamma: float, move_gaps: list[float]) -> list[str]:
     """Q of the actions taken against the discounted return that followed (gamma of the
-    run): a Q above the return over many states is overestimation."""
+    run): a Q above the return over many states is overestimation. Then the gap between the
+    oracle's x/y move and its opposite: small or negative, and the greedy policy wanders."""
     lines = [f"| values (gamma {gamma:g}) | states | mean Q(s, a) of the action taken | mean "
              "discounted return from there | Q minus return |", "|---|---|---|---|---|"]
     for label, pairs in (("first step of every episode", first),
@@ -290,6 +304,12 @@ def _value_report(first: list[tuple[float, float]], closed: list[tuple[float, fl
             q, returned = np.asarray(pairs).T
             lines.append(f"| {label} | {len(pairs)} | {q.mean():.2f} | {returned.mean():.2f} "
                          f"| {q.mean() - returned.mean():+.2f} |")
+    if move_gaps:
+        gaps = np.asarray(move_gaps)
+        lines += ["", "| action gap where the oracle moves in x or y | states | mean | 10th "
+                  "percentile | the opposite move valued higher |", "|---|---|---|---|---|",
+                  f"| Q(the oracle's move) - Q(its opposite) | {gaps.size} | {gaps.mean():+.2f} "
+                  f"| {np.percentile(gaps, 10):+.2f} | {np.mean(gaps < 0):.0%} |"]
     return lines + [""]
 
 

@@ -53,6 +53,14 @@ def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path,
         assert first and int(first.group(1)) == 2
         q, returned, gap = (float(first.group(i)) for i in (2, 3, 4))
         assert gap == pytest.approx(q - returned, abs=0.011)
+        # The action gap, over the states where the oracle moves in x or y.
+        moves = sum(int(n) for n in re.findall(r"^\| (?:PLUS|MINUS)_[XY] \| (\d+) \|", section,
+                                              flags=re.M))
+        found = re.search(r"^\| Q\(the oracle's move\) - Q\(its opposite\) \| (\d+) \| "
+                          r"[+-][\d.]+ \| [+-][\d.]+ \| (\d+)% \|$", section, flags=re.M)
+        assert (found is not None) == (moves > 0)
+        if found:
+            assert int(found.group(1)) == moves and 0 <= int(found.group(2)) <= 100
     # The cube's two episodes, split by the yaw they start with.
     starts = re.findall(r"^\| [\d.]+-[\d.]+ deg \| (\d+) \| [a-z]", sections[0], flags=re.M)
     assert sum(int(n) for n in starts) == 2
