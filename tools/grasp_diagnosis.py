@@ -195,8 +195,8 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
         if record.outcome != "timeout":
             values[(record.object, "closed")] += list(zip(checked.q_taken, returns,
                                                           strict=True))
-        checked.pairs, checked.close_error, checked.poses = [], None, []
         move_gaps[record.object] += checked.move_gaps
+        checked.pairs, checked.close_error, checked.poses = [], None, []
         checked.q_taken, checked.move_gaps = [], []
         checked.blocked, checked.start_yaw, checked.turns = collections.Counter(), None, []
 
