@@ -12,11 +12,15 @@ TOOL = ROOT / "tools" / "yaw_probe.py"
 CELL = re.compile(r"^(n/a \(n/a\)|-?\d+\.\d\d \(-?\d+\.\d\d\))$")
 
 
-def _run(*args: str) -> list[str]:
+def _tool(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", str(TOOL), *args],
+    return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", str(TOOL), *args],
                           capture_output=True, text=True, timeout=600, check=False, env=env,
                           cwd=ROOT)
+
+
+def _run(*args: str) -> list[str]:
+    done = _tool(*args)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()
 
@@ -34,8 +38,5 @@ def test_close_value_table_marks_a_band_without_held_out_cubes():
 
 
 def test_too_many_training_cubes_are_refused_by_name():
-    env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    done = subprocess.run([sys.executable, str(TOOL), "--close-value", "9", "--states", "10"],
-                          capture_output=True, text=True, timeout=120, check=False, env=env,
-                          cwd=ROOT)
+    done = _tool("--close-value", "9", "--states", "10")
     assert done.returncode == 2 and "--close-value sizes must be at most 8" in done.stderr
