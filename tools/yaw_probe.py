@@ -19,7 +19,11 @@ run's own scene at its start height: per band of the yaw still to turn, how ofte
 right there lifts the cube (each state is closed once after it is observed), the greedy
 action (close, the turn towards a face, the turn away, anything else), and the mean Q-values
 of close, of the turn towards a face and of the best x, y or z move. A policy that has learnt
-to turn shows Q(turn) above Q(close) and above the moves where the close fails.
+to turn shows Q(turn) above Q(close) and above the moves where the close fails. A second
+table takes the turn towards a face from the same cubes instead and sets Q(turn towards)
+against its one-step target r + gamma max Q' there: a turn valued below its own target is
+short of updates (exploration), a target as low as the turn's value says the turned states
+themselves are valued low.
 
 With ``--close-value N ...`` it asks whether a Q-learner's close targets could teach that: the
 same network regresses the reward of closing (success, partial or miss, as the close's
@@ -39,7 +43,9 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -59,18 +65,28 @@ _HELD_OUT = 0.2
 _CUBE_PERIOD_DEG = 90.0
 
 
+class Step(NamedTuple):
+    """What one action taken right after an observation led to."""
+
+    outcome: str  # the env's outcome ("success", "partial", "miss", "running", ...)
+    reward: float
+    observation: dict[str, np.ndarray]  # the observation after the action
+    yaw_to_turn_deg: float  # the yaw still to turn after the action
+
+
 def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed: int,
-           close: bool = False
-           ) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[str, float]]]:
+           follow: Callable[[float], Action] | None = None
+           ) -> tuple[dict[str, np.ndarray], np.ndarray, list[Step]]:
     """``count`` observations of a cube near the start position, its yaw to turn (deg), and
-    (with ``close``) the outcome and reward of closing right after each observation."""
+    (with ``follow``, given that yaw) what taking ``follow(yaw)`` right after each
+    observation led to. The same seeds give the same cubes whatever follows."""
     env = BaxterGraspEnv(config)
     rng = np.random.default_rng(seed)
     centre = np.asarray(config.scene.workspace_center_xy_m)
     keys = (OVERHEAD_KEY, WRIST_KEY, MOTOR_KEY)
     observations: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     yaw_to_turn = np.empty(count)
-    closes: list[tuple[str, float]] = []
+    steps: list[Step] = []
     try:
         oracle = OraclePolicy(env)
         for i in range(count):
@@ -81,13 +97,24 @@ def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed
             for key in keys:
                 observations[key].append(obs[key])
             yaw_to_turn[i] = math.degrees(oracle.yaw_error())
-            if close:
-                _, reward, _, _, info = env.step(Action.CLOSE)
-                closes.append((info["outcome"], float(reward)))
+            if follow is not None:
+                after, reward, _, _, info = env.step(follow(yaw_to_turn[i]))
+                steps.append(Step(info["outcome"], float(reward),
+                                  {key: after[key] for key in keys},
+                                  math.degrees(oracle.yaw_error())))
     finally:
         env.close()
     return ({key: np.stack(value) for key, value in observations.items()}, yaw_to_turn,
-            closes)
+            steps)
+
+
+def _close(_yaw_deg: float) -> Action:
+    return Action.CLOSE
+
+
+def _turn_towards(yaw_deg: float) -> Action:
+    """The turn that lessens the yaw still to turn (the sign ``ask_policy`` calls towards)."""
+    return Action.PLUS_YAW if yaw_deg > 0 else Action.MINUS_YAW
 
 
 def _decision(yaw_deg: np.ndarray, half_step_deg: float) -> np.ndarray:
@@ -168,8 +195,8 @@ def learn_close_value(config: EnvConfig, states: int, train_sizes: list[int], up
     and binary, as a Q-learner's close targets are) from few or many closed cubes; does its
     value follow the yaw on held-out cubes?"""
     obs, yaw, closes = record(config, config.scene.start_height_above_table_m, states,
-                              offset_m, seed, close=True)
-    reward = np.array([[value] for _, value in closes])
+                              offset_m, seed, follow=_close)
+    reward = np.array([[step.reward] for step in closes])
     held_out = _held_out(states)
     bands = _bands(config.actions.yaw_step_deg / 2)
     header = " | ".join(f"{low:g}-{high:g} deg" for low, high in bands)
@@ -193,25 +220,43 @@ def _band_mean(values: np.ndarray, rows: np.ndarray) -> str:
 
 
 def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
-    """Report lines: what a trained policy does with cubes under its gripper, by yaw band."""
-    agent, config, _ = load_agent(Path(checkpoint))
-    obs, yaw, closes = record(config, config.scene.start_height_above_table_m, count,
-                              offset_m, seed, close=True)
-    q = np.stack([agent.q_values({key: value[i] for key, value in obs.items()})
-                  for i in range(yaw.size)])
-    toward = np.where(yaw > 0, int(Action.PLUS_YAW), int(Action.MINUS_YAW))
-    away = np.where(yaw > 0, int(Action.MINUS_YAW), int(Action.PLUS_YAW))
+    """Report lines: what a trained policy does with cubes under its gripper, by yaw band, and
+    whether its turn's value agrees with where the turn leads (one-step look-ahead)."""
+    agent, config, training = load_agent(Path(checkpoint))
+    height = config.scene.start_height_above_table_m
+    obs, yaw, closes = record(config, height, count, offset_m, seed, follow=_close)
+    _, _, turns = record(config, height, count, offset_m, seed, follow=_turn_towards)
+
+    def q_of(observations: list[dict[str, np.ndarray]]) -> np.ndarray:
+        return np.stack([agent.q_values(o) for o in observations])
+
+    q = q_of([{key: value[i] for key, value in obs.items()} for i in range(yaw.size)])
+    q_turned = q_of([step.observation for step in turns])
+    toward = np.array([int(_turn_towards(value)) for value in yaw])
+    away = np.where(toward == int(Action.PLUS_YAW), int(Action.MINUS_YAW),
+                    int(Action.PLUS_YAW))
     rows = np.arange(yaw.size)
     greedy = q.argmax(1)
     moves = [int(action) for action in MOVE_DIRECTIONS if action not in TURNS]
     best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
-    lifted = np.array([outcome == "success" for outcome, _ in closes])
+    lifted = np.array([step.outcome == "success" for step in closes])
+    # The turn's one-step target: its reward plus the discounted best value where it leads.
+    turn_target = (np.array([step.reward for step in turns])
+                   + training.gamma * q_turned.max(1))
+    closes_after = q_turned.argmax(1) == int(Action.CLOSE)
+    yaw_after = np.abs([step.yaw_to_turn_deg for step in turns])
     half_step = config.actions.yaw_step_deg / 2
     lines = [f"{checkpoint}: {count} cubes within {offset_m * 100:g} cm of the start position "
-             f"at the start height ({config.scene.start_height_above_table_m * 100:g} cm)",
+             f"at the start height ({height * 100:g} cm)",
              "| yaw to turn | cubes | closing there lifts | greedy: close | turn towards | "
              "turn away | other | mean Q(close) | mean Q(turn towards) | mean Q(best move) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    look_ahead = [
+        f"after the turn towards a face (the same cubes; gamma {training.gamma:g}): its "
+        "one-step target r + gamma max Q' against Q(turn towards)",
+        "| yaw to turn | mean yaw to turn after it | Q(turn towards) | r + gamma max Q' | "
+        "Q'(close) | greedy closes after it |",
+        "|---|---|---|---|---|---|"]
     for low, high in _bands(half_step):
         band = _in_band(yaw, low, high)
         if not band.any():
@@ -219,12 +264,17 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
         chosen = greedy[band]
         share = [np.mean(chosen == int(Action.CLOSE)), np.mean(chosen == toward[band]),
                  np.mean(chosen == away[band])]
+        q_toward = q[rows[band], toward[band]].mean()
         lines.append(
             f"| {low:g}-{high:g} deg | {band.sum()} | {lifted[band].mean():.0%} | "
             + " | ".join(f"{value:.0%}" for value in share) + f" | {1 - sum(share):.0%} | "
-            f"{q[band, int(Action.CLOSE)].mean():.2f} | "
-            f"{q[rows[band], toward[band]].mean():.2f} | {best_move[band].mean():.2f} |")
-    return lines
+            f"{q[band, int(Action.CLOSE)].mean():.2f} | {q_toward:.2f} | "
+            f"{best_move[band].mean():.2f} |")
+        look_ahead.append(
+            f"| {low:g}-{high:g} deg | {yaw_after[band].mean():.1f} deg | {q_toward:.2f} | "
+            f"{turn_target[band].mean():.2f} | {q_turned[band, int(Action.CLOSE)].mean():.2f} "
+            f"| {closes_after[band].mean():.0%} |")
+    return lines + [""] + look_ahead
 
 
 def main() -> None:
