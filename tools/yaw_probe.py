@@ -20,10 +20,10 @@ right there lifts the cube (each state is closed once after it is observed), the
 action (close, the turn towards a face, the turn away, anything else), and the mean Q-values
 of close, of the turn towards a face and of the best x, y or z move. A policy that has learnt
 to turn shows Q(turn) above Q(close) and above the moves where the close fails. A second
-table takes the turn towards a face from the same cubes instead and sets Q(turn towards)
-against its one-step target r + gamma max Q' there: a turn valued below its own target is
-short of updates (exploration), a target as low as the turn's value says the turned states
-themselves are valued low.
+table takes the turn towards a face, and the best move, from the same cubes instead and sets
+each one's Q against its one-step target r + gamma max Q' there: a turn valued further below
+its own target than the move is short of updates (exploration); a target as low as the
+turn's value says the turned states themselves are valued low.
 
 With ``--close-value N ...`` it asks whether a Q-learner's close targets could teach that: the
 same network regresses the reward of closing (success, partial or miss, as the close's
@@ -75,11 +75,11 @@ class Step(NamedTuple):
 
 
 def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed: int,
-           follow: Callable[[float], Action] | None = None
+           follow: Callable[[int, float], Action] | None = None
            ) -> tuple[dict[str, np.ndarray], np.ndarray, list[Step]]:
     """``count`` observations of a cube near the start position, its yaw to turn (deg), and
-    (with ``follow``, given that yaw) what taking ``follow(yaw)`` right after each
-    observation led to. The same seeds give the same cubes whatever follows."""
+    (with ``follow``, given the cube's index and that yaw) what taking ``follow(i, yaw)``
+    right after each observation led to. The same seeds give the same cubes whatever follows."""
     env = BaxterGraspEnv(config)
     rng = np.random.default_rng(seed)
     centre = np.asarray(config.scene.workspace_center_xy_m)
@@ -98,7 +98,7 @@ def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed
                 observations[key].append(obs[key])
             yaw_to_turn[i] = math.degrees(oracle.yaw_error())
             if follow is not None:
-                after, reward, _, _, info = env.step(follow(yaw_to_turn[i]))
+                after, reward, _, _, info = env.step(follow(i, yaw_to_turn[i]))
                 steps.append(Step(info["outcome"], float(reward),
                                   {key: after[key] for key in keys},
                                   math.degrees(oracle.yaw_error())))
@@ -108,11 +108,11 @@ def record(config: EnvConfig, height_m: float, count: int, offset_m: float, seed
             steps)
 
 
-def _close(_yaw_deg: float) -> Action:
+def _close(_index: int, _yaw_deg: float) -> Action:
     return Action.CLOSE
 
 
-def _turn_towards(yaw_deg: float) -> Action:
+def _turn_towards(_index: int, yaw_deg: float) -> Action:
     """The turn that lessens the yaw still to turn (the sign ``ask_policy`` calls towards)."""
     return Action.PLUS_YAW if yaw_deg > 0 else Action.MINUS_YAW
 
@@ -231,18 +231,24 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
         return np.stack([agent.q_values(o) for o in observations])
 
     q = q_of([{key: value[i] for key, value in obs.items()} for i in range(yaw.size)])
+    moves = [int(action) for action in MOVE_DIRECTIONS if action not in TURNS]
+    best_move_action = np.array(moves)[q[:, moves].argmax(1)]
+    _, _, moved = record(config, height, count, offset_m, seed,
+                         follow=lambda i, _yaw: Action(best_move_action[i]))
     q_turned = q_of([step.observation for step in turns])
-    toward = np.array([int(_turn_towards(value)) for value in yaw])
+    q_moved = q_of([step.observation for step in moved])
+    toward = np.array([int(_turn_towards(i, value)) for i, value in enumerate(yaw)])
     away = np.where(toward == int(Action.PLUS_YAW), int(Action.MINUS_YAW),
                     int(Action.PLUS_YAW))
     rows = np.arange(yaw.size)
     greedy = q.argmax(1)
-    moves = [int(action) for action in MOVE_DIRECTIONS if action not in TURNS]
     best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
     lifted = np.array([step.outcome == "success" for step in closes])
     # The turn's one-step target: its reward plus the discounted best value where it leads.
     turn_target = (np.array([step.reward for step in turns])
                    + training.gamma * q_turned.max(1))
+    move_target = (np.array([step.reward for step in moved])
+                   + training.gamma * q_moved.max(1))
     closes_after = q_turned.argmax(1) == int(Action.CLOSE)
     yaw_after = np.abs([step.yaw_to_turn_deg for step in turns])
     half_step = config.actions.yaw_step_deg / 2
@@ -252,11 +258,12 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
              "turn away | other | mean Q(close) | mean Q(turn towards) | mean Q(best move) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     look_ahead = [
-        f"after the turn towards a face (the same cubes; gamma {training.gamma:g}): its "
-        "one-step target r + gamma max Q' against Q(turn towards)",
-        "| yaw to turn | mean yaw to turn after it | Q(turn towards) | r + gamma max Q' | "
-        "Q'(close) | greedy closes after it |",
-        "|---|---|---|---|---|---|"]
+        f"one step on from the same cubes (gamma {training.gamma:g}): the turn towards a face "
+        "and the best move, each against its one-step target r + gamma max Q'",
+        "| yaw to turn | mean yaw to turn after the turn | Q(turn towards) | its r + gamma "
+        "max Q' | Q'(close) after it | greedy closes after it | Q(best move) | its r + gamma "
+        "max Q' |",
+        "|---|---|---|---|---|---|---|---|"]
     for low, high in _bands(half_step):
         band = _in_band(yaw, low, high)
         if not band.any():
@@ -273,7 +280,8 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
         look_ahead.append(
             f"| {low:g}-{high:g} deg | {yaw_after[band].mean():.1f} deg | {q_toward:.2f} | "
             f"{turn_target[band].mean():.2f} | {q_turned[band, int(Action.CLOSE)].mean():.2f} "
-            f"| {closes_after[band].mean():.0%} |")
+            f"| {closes_after[band].mean():.0%} | {best_move[band].mean():.2f} | "
+            f"{move_target[band].mean():.2f} |")
     return lines + [""] + look_ahead
 
 

@@ -87,7 +87,7 @@ def test_policy_report_sets_the_turn_against_its_one_step_target(tmp_path, train
     policy = [line for line in lines[:split] if re.match(r"^\| \d", line)]
     look_ahead = [line for line in lines[split:] if re.match(r"^\| \d", line)]
     assert policy and len(policy) == len(look_ahead)
-    assert "gamma 0.95" in lines[split + 1]
+    assert "(gamma 0.95)" in lines[split + 1]
     for mine, ahead in zip(policy, look_ahead, strict=True):
         cells = [cell.strip() for cell in mine.strip("|").split("|")]
         after = [cell.strip() for cell in ahead.strip("|").split("|")]
@@ -97,3 +97,5 @@ def test_policy_report_sets_the_turn_against_its_one_step_target(tmp_path, train
         target, q_close = float(after[3]), float(after[4])
         assert target >= env.rewards.step + 0.95 * q_close - 0.011
         assert re.fullmatch(r"\d+%", after[5])
+        assert after[6] == cells[9]  # the same Q(best move)
+        assert re.fullmatch(r"-?\d+\.\d\d", after[7])
