@@ -130,14 +130,20 @@ class RandomStreak:
 
 
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
-                   rng: np.random.Generator, streak: RandomStreak | None = None) -> int:
+                   rng: np.random.Generator, streak: RandomStreak | None = None,
+                   turn_instead_of_close: float = 0.0) -> int:
     """With probability ``epsilon`` a uniformly random action, else ``greedy()``; with a
-    ``streak`` holding steps, its action again (no draw, no ``greedy()``).
+    ``streak`` holding steps, its action again (no draw, no ``greedy()``). A greedy CLOSE
+    becomes a turn, either way at random, with probability ``turn_instead_of_close``: turns
+    get tried where the policy takes itself to be placed to close, which is where a cube
+    still off its faces needs them (a random turn elsewhere teaches little of that).
 
     Both random draws always happen, in this order, so the RNG stream does not depend on
     which branch was taken or on what ``greedy`` returns (resumed runs and re-recorded
     demonstrations replay exactly); ``greedy`` is only called when it is used. A streak
     longer than 1 draws its length third, every time; ``max_length`` 1 draws as no streak.
+    A ``turn_instead_of_close`` above 0 draws whether to turn and which way last, every time;
+    0 draws as before it existed.
     """
     if streak is not None and streak.steps_left > 0:
         streak.steps_left -= 1
@@ -148,4 +154,11 @@ def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
         length = int(rng.integers(1, streak.max_length + 1))
         if explore:
             streak.action, streak.steps_left = random_action, length - 1
-    return random_action if explore else int(greedy())
+    swap = False
+    if turn_instead_of_close > 0:
+        swap = rng.random() < turn_instead_of_close
+        turn = TURNS[int(rng.integers(len(TURNS)))]
+    if explore:
+        return random_action
+    action = int(greedy())
+    return int(turn) if swap and action == Action.CLOSE else action

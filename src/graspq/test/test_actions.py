@@ -1,6 +1,7 @@
 """Action choice: plain argmax, never back to a pose of the last few moves, and exploration
-(epsilon-greedy with random streaks)."""
+(epsilon-greedy with random streaks, turns instead of greedy closes)."""
 
+import collections
 import dataclasses
 import itertools
 
@@ -234,3 +235,34 @@ def test_a_streak_is_taken_only_when_exploring_and_never_replaces_the_greedy_cho
 def test_a_streak_shorter_than_one_step_is_refused():
     with pytest.raises(ValueError, match="max_length must be at least 1, got 0"):
         RandomStreak(0)
+
+
+def _choices(steps, epsilon, greedy_action_, turn_instead_of_close, seed=0):
+    rng = np.random.default_rng(seed)
+    actions = [epsilon_greedy(lambda: greedy_action_, epsilon, NUM_ACTIONS, rng, None,
+                              turn_instead_of_close) for _ in range(steps)]
+    return actions, rng
+
+
+def test_a_greedy_close_becomes_a_turn_either_way_with_the_given_probability():
+    actions, _ = _choices(4000, 0.0, Action.CLOSE, 0.25)
+    counts = collections.Counter(actions)
+    assert set(counts) == {Action.CLOSE, Action.PLUS_YAW, Action.MINUS_YAW}
+    turned = counts[Action.PLUS_YAW] + counts[Action.MINUS_YAW]
+    assert 0.22 < turned / 4000 < 0.28
+    assert 0.4 < counts[Action.PLUS_YAW] / turned < 0.6
+    # Only a greedy close is swapped: another greedy action is kept, and a random close too.
+    assert _choices(500, 0.0, Action.PLUS_X, 1.0)[0] == [Action.PLUS_X] * 500
+    exploring = collections.Counter(_choices(4000, 1.0, Action.PLUS_X, 1.0)[0])
+    assert 0.08 < exploring[Action.CLOSE] / 4000 < 0.14  # uniform: 1 in 9
+
+
+def test_turning_instead_of_close_draws_whatever_the_greedy_action_is():
+    # The generator's stream does not depend on the network's choice (resume replays exactly).
+    _, after_close = _choices(300, 0.1, Action.CLOSE, 0.5)
+    _, after_move = _choices(300, 0.1, Action.MINUS_Y, 0.5)
+    assert after_close.random() == after_move.random()
+    # 0 draws as before the option existed.
+    plain, plain_rng = _explore(300, 0.3, None)
+    off, off_rng = _choices(300, 0.3, Action.CLOSE, 0.0)
+    assert off == plain and off_rng.random() == plain_rng.random()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graspq.actions import Action
 from graspq.config import dump_yaml
 from graspq.learning.actors import EpisodeTask, EpisodeWorker, actor_epsilon
 from graspq.learning.checkpoint import load_checkpoint
@@ -91,6 +92,23 @@ def test_a_worker_holds_its_random_streaks():
             worker.close()
 
     assert mean_run(1) < 1.4 < 1.9 < mean_run(6)
+
+
+def test_a_worker_turns_instead_of_a_greedy_close():
+    """turn_instead_of_close reaches the actors' episodes as the trainer's own."""
+    exploration = dataclasses.replace(ACTOR_RUN.exploration, turn_instead_of_close=1.0)
+    worker = EpisodeWorker(dataclasses.replace(ACTOR_RUN, exploration=exploration),
+                           TINY_ENV, actor=0)
+    try:
+        weights = worker.agent.online.state_dict()
+        weights["head.2.bias"] = weights["head.2.bias"].clone()
+        weights["head.2.bias"][Action.CLOSE] = 50.0  # greedy: close
+        task = EpisodeTask(0, episode_seed(ACTOR_RUN.seed, 0), 0.0, (ACTOR_RUN.seed, 0), 1)
+        actions = worker.run_episode(task, weights).actions
+    finally:
+        worker.close()
+    assert len(actions) == TINY_ENV.max_steps  # never closed: a time-out
+    assert set(actions) <= {Action.PLUS_YAW, Action.MINUS_YAW}
 
 
 def test_actors_explore_less_the_higher_their_index():

@@ -3,15 +3,18 @@ backend's core), here the SimRobot driven as the ROS nodes drive it: the episode
 evaluate, checkpoint and resume, the replay holds every step the robot reported, and a
 config that needs the simulator's privileged teacher is refused naming the key."""
 
+import collections
 import dataclasses
 import itertools
 
 import numpy as np
 import pytest
+import torch
 
+from graspq.actions import Action
 from graspq.config import ConfigError
 from graspq.learning.agent import QAgent
-from graspq.learning.collector import AgentGuard, ExploringPolicy
+from graspq.learning.collector import AgentGuard, ExploringPolicy, GreedyGuardedPolicy
 from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.learning.trainer import Trainer, read_log
 from graspq.servo.runtime import ServoRuntime
@@ -98,3 +101,24 @@ def test_the_robots_exploring_policy_holds_its_random_streaks():
         return np.mean([len(list(run)) for _, run in itertools.groupby(actions)])
 
     assert mean_run(1) < 1.4 < 1.9 < mean_run(4)
+
+
+def test_the_robots_exploring_policy_turns_instead_of_a_greedy_close():
+    """turn_instead_of_close reaches ExploringPolicy (robot episodes explore as simulated
+    ones); the greedy policy of evaluations never swaps."""
+    agent = QAgent(TRAINING, TRAINING.network.gqn(32, "multi"), ENV.camera.depth_near_m,
+                   ENV.camera.depth_far_m)
+    with torch.no_grad():
+        agent.online.head[-1].bias[Action.CLOSE] = 50.0  # greedy: close
+    env = BaxterGraspEnv(ENV)
+    try:
+        obs, _ = env.reset(seed=0)
+    finally:
+        env.close()
+    guard = AgentGuard(agent)
+    turning = ExploringPolicy(guard, 0.0, np.random.default_rng(2), 1, 0.5)
+    chosen = collections.Counter(int(turning.decide(obs).action) for _ in range(400))
+    assert set(chosen) == {Action.CLOSE, Action.PLUS_YAW, Action.MINUS_YAW}
+    assert 0.4 < chosen[Action.CLOSE] / 400 < 0.6
+    greedy = GreedyGuardedPolicy(guard, revisit_window=0)
+    assert {greedy.decide(obs).action for _ in range(50)} == {Action.CLOSE}

@@ -73,7 +73,9 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
                                                               priority_alpha, streak,
                                                               close_rows, advantage):
-    exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak)
+    # The third case also turns instead of half its greedy closes (extra draws to replay).
+    exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak,
+                                      turn_instead_of_close=advantage)
     config = dataclasses.replace(TINY, precision=precision, exploration=exploration,
                                  prioritized_replay=PrioritizedReplayConfig(priority_alpha),
                                  close_replay_rows=close_rows, advantage_learning=advantage)
@@ -532,6 +534,33 @@ def test_training_episodes_hold_their_random_actions_for_a_streak(tmp_path):
         return actions.size / (np.count_nonzero(np.diff(actions)) + 1)
 
     assert mean_run(1) < 1.4 < 1.9 < mean_run(6)
+
+
+def test_training_episodes_turn_instead_of_a_greedy_close(tmp_path):
+    """exploration.turn_instead_of_close reaches the training episodes: a network biased to
+    close greedily closes at once without it, and with it at 1 never closes, turning instead."""
+    def actions(turn_instead_of_close):
+        exploration = ExplorationConfig(epsilon_start=0.0, epsilon_end=0.0,
+                                        epsilon_decay_episodes=1,
+                                        turn_instead_of_close=turn_instead_of_close)
+        config = dataclasses.replace(TINY, exploration=exploration, demo_episodes=0,
+                                     demo_margin=0.0, pretrain_updates=0, episodes=2,
+                                     eval_every=4, checkpoint_every=4)
+        trainer = Trainer(config, TINY_ENV, tmp_path / str(turn_instead_of_close),
+                          log=lambda line: None)
+        try:
+            with torch.no_grad():  # far above what the few updates can move
+                for net in (trainer.agent.online, trainer.agent.target):
+                    net.head[-1].bias[Action.CLOSE] = 50.0
+            trainer.run()
+            return trainer.replay._action[trainer.replay._valid]
+        finally:
+            trainer.close()
+
+    assert actions(0.0).tolist() == [Action.CLOSE] * 2  # two one-step episodes
+    turned = actions(1.0)
+    assert turned.size == 2 * TINY_ENV.max_steps  # two time-outs
+    assert set(turned.tolist()) <= {Action.PLUS_YAW, Action.MINUS_YAW}
 
 
 def test_updates_per_step_makes_that_many_updates_on_each_learning_step(tmp_path):

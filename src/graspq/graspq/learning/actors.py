@@ -101,7 +101,8 @@ class EpisodeWorker:
         terminated = truncated = False
         streak = RandomStreak(self.training.exploration.max_random_streak)
         while not (terminated or truncated):
-            action = self.agent.act(obs, task.epsilon, rng, streak)
+            action = self.agent.act(obs, task.epsilon, rng, streak,
+                                    self.training.exploration.turn_instead_of_close)
             labels.append(oracle_labels(self.teacher, self.training.expert_turn_ties)
                           if self.teacher is not None else None)
             obs, reward, terminated, truncated, info = self.env.step(action)

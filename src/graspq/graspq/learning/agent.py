@@ -102,12 +102,15 @@ class QAgent:
         return self.online(*self._inputs(obs))[0].numpy()
 
     def act(self, obs: Mapping[str, np.ndarray], epsilon: float,
-            rng: np.random.Generator, streak: RandomStreak | None = None) -> int:
-        """Epsilon-greedy action, holding the episode's random ``streak`` if one is given
+            rng: np.random.Generator, streak: RandomStreak | None = None,
+            turn_instead_of_close: float = 0.0) -> int:
+        """Epsilon-greedy action, holding the episode's random ``streak`` if one is given and
+        turning instead of a greedy close with probability ``turn_instead_of_close``
         (:func:`graspq.actions.epsilon_greedy`: the RNG stream does not depend on the
         network's outputs, so resumed runs replay exactly)."""
         return epsilon_greedy(lambda: int(np.argmax(self.q_values(obs))), epsilon,
-                              self.online.config.num_actions, rng, streak)
+                              self.online.config.num_actions, rng, streak,
+                              turn_instead_of_close)
 
     # ------------------------------------------------------------------------- learning
     def balance_labels(self, counts: np.ndarray) -> np.ndarray:

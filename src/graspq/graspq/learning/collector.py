@@ -77,15 +77,17 @@ class ExploringPolicy:
     revisit_window = 0
 
     def __init__(self, guard: AgentGuard, epsilon: float, rng: np.random.Generator,
-                 max_random_streak: int = 1) -> None:
+                 max_random_streak: int = 1, turn_instead_of_close: float = 0.0) -> None:
         self._guard, self._epsilon, self._rng = guard, epsilon, rng
         self._streak = RandomStreak(max_random_streak)
+        self._turn_instead_of_close = turn_instead_of_close
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> SimpleDecision:
         start = time.perf_counter()
         q_values = self._guard.q_values(obs)
         action = epsilon_greedy(lambda: int(np.argmax(q_values)), self._epsilon,
-                                len(q_values), self._rng, self._streak)
+                                len(q_values), self._rng, self._streak,
+                                self._turn_instead_of_close)
         return SimpleDecision(Action(action), np.asarray(q_values, np.float32), softmax(q_values),
                               (time.perf_counter() - start) * 1e3)
 
@@ -101,7 +103,8 @@ class GreedyGuardedPolicy(ExploringPolicy):
 def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env_seed: int,
                              epsilon: float, rng: np.random.Generator,
                              learn: Callable[[StepRecord], None],
-                             max_random_streak: int = 1) -> EpisodeRecord:
+                             max_random_streak: int = 1,
+                             turn_instead_of_close: float = 0.0) -> EpisodeRecord:
     """One exploring episode on the robot; ``learn`` is called on this thread for each
     finished step, in order."""
     steps: queue.SimpleQueue[StepRecord] = queue.SimpleQueue()
@@ -110,7 +113,7 @@ def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env
         while not steps.empty():
             learn(steps.get())
 
-    policy = ExploringPolicy(guard, epsilon, rng, max_random_streak)
+    policy = ExploringPolicy(guard, epsilon, rng, max_random_streak, turn_instead_of_close)
     record = collector.collect(env_seed, policy, steps.put, drain)
     drain()
     return record

@@ -58,6 +58,11 @@ class ExplorationConfig:
                                    "this many steps (ez-greedy, Dabney et al. 2021: turns and "
                                    "moves of several steps in a row; see graspq/actions.py); "
                                    "1 = plain epsilon-greedy", ge=1, le=60)
+    turn_instead_of_close: float = param(
+        0.0, "probability that a greedy CLOSE in a training episode becomes a turn, either way "
+        "at random: turns tried where the policy takes itself to be placed to close, where a "
+        "cube off its faces needs them (see graspq/actions.py); evaluations never swap; 0 = off",
+        ge=0.0, le=1.0)
 
     def epsilon(self, episode: int) -> float:
         """Exploration rate for a 0-based training episode."""

@@ -559,7 +559,7 @@ class Trainer:
             self.collector, self.guard, episode_seed(cfg.seed, self.episode + self.seed_shift),
             cfg.exploration.epsilon(self.episode),
             np.random.default_rng([cfg.seed, self.episode]), learn,
-            cfg.exploration.max_random_streak)
+            cfg.exploration.max_random_streak, cfg.exploration.turn_instead_of_close)
         return losses.stats(record.steps, record.episode_return, record.outcome, record.object)
 
     def run_episode(self) -> EpisodeStats:
@@ -576,7 +576,8 @@ class Trainer:
         losses = _EpisodeLosses()
         streak = RandomStreak(cfg.exploration.max_random_streak)
         while not done:
-            action = self.agent.act(obs, epsilon, self.rng, streak)
+            action = self.agent.act(obs, epsilon, self.rng, streak,
+                                    cfg.exploration.turn_instead_of_close)
             # The teacher exists when either label is wanted (see __init__).
             labels = (oracle_labels(self.teacher, cfg.expert_turn_ties)
                       if self.teacher is not None else None)
