@@ -12,6 +12,10 @@ episodes, with a training config and ``--set`` overrides. Each tree runs in its 
         --config config/training_reward_only.yaml --set augment_shift_px=1 \\
         --seconds 20 --rounds 3 [--json]
 
+``--baseline-set KEY=VALUE`` applies to the baseline tree alone, after ``--set``: with
+``--baseline HEAD`` it times what one option costs, e.g. ``--set advantage_learning=0.9
+--baseline-set advantage_learning=0``.
+
 ``--close-probability`` sets how often the random actions close, and so how many drawn rows
 end their episode (printed as ``terminated_share``); its default, 1/12, gives about the
 share of a reward-only run's replay at the full task (21.6 % of n-step-3 rows at episode
@@ -79,10 +83,10 @@ def time_updates(config_path: str, sets: list[str], env_config_path: str | None,
         finally:
             trainer.close()
     return {"updates_per_s": updates / elapsed, "update_ms": 1000 * elapsed / updates,
-            "terminated_share": share}
+            "terminated_share": share, "set": list(sets)}
 
 
-def _measure(tree: Path, args: argparse.Namespace) -> dict:
+def _measure(tree: Path, args: argparse.Namespace, sets: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree / "src" / "graspq"),
                MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
     command = [sys.executable, str(Path(__file__).resolve()), "--measure",
@@ -91,7 +95,7 @@ def _measure(tree: Path, args: argparse.Namespace) -> dict:
                "--transitions", str(args.transitions)]
     if args.env_config:
         command += ["--env-config", str(Path(args.env_config).resolve())]
-    for assignment in args.set:
+    for assignment in sets:
         command += ["--set", assignment]
     done = subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True,
                           text=True)
@@ -103,17 +107,20 @@ def compare(args: argparse.Namespace) -> dict:
     runs: dict[str, list[dict]] = {"baseline": [], "current": []}
     with worktree(args.baseline) as base:
         trees = {"baseline": base, "current": ROOT}
+        sets = {"baseline": args.set + args.baseline_set, "current": args.set}
         for index in range(args.rounds):
             order = ("baseline", "current") if index % 2 == 0 else ("current", "baseline")
             for label in order:
-                runs[label].append(_measure(trees[label], args))
+                runs[label].append(_measure(trees[label], args, sets[label]))
         commits = {"baseline": _commit(base), "current": _commit(ROOT)}
-    medians = {label: {key: statistics.median(run[key] for run in found) for key in found[0]}
+    medians = {label: {key: statistics.median(run[key] for run in found) for key in found[0]
+                       if key != "set"}
                for label, found in runs.items()}
     dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"],
                                 capture_output=True, text=True).stdout.strip())
     return {"cpu": cpu(), "commits": commits, "dirty": dirty,
-            "settings": {"config": args.config, "set": args.set, "seconds": args.seconds,
+            "settings": {"config": args.config, "set": args.set,
+                         "baseline_set": args.baseline_set, "seconds": args.seconds,
                          "rounds": args.rounds, "close_probability": args.close_probability},
             **medians,
             "speedup": medians["current"]["updates_per_s"] / medians["baseline"]["updates_per_s"],
@@ -126,6 +133,8 @@ def main() -> int:
     parser.add_argument("--config", default="config/training_reward_only.yaml")
     parser.add_argument("--env-config", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="for the baseline tree alone, after --set")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="of updates, per tree and round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -150,7 +159,8 @@ def main() -> int:
           f"{report['cpu']['flags']})")
     print(f"baseline {report['commits']['baseline']}, current {report['commits']['current']}"
           f"{' + uncommitted changes under src/' if report['dirty'] else ''}; medians of "
-          f"{args.rounds} rounds; {args.config} {' '.join(args.set)}")
+          f"{args.rounds} rounds; {args.config} {' '.join(args.set)}"
+          + (f"; baseline also {' '.join(args.baseline_set)}" if args.baseline_set else ""))
     for label in ("baseline", "current"):
         found = report[label]
         print(f"{label:9s} {found['updates_per_s']:7.2f} updates/s ({found['update_ms']:.1f} ms),"

@@ -38,10 +38,16 @@ def test_compare_runs_both_trees_and_reports_the_ratio():
     if not (ROOT / ".git").exists():
         pytest.skip("needs a git checkout (it checks the baseline out into a worktree)")
     report = json.loads(_run("--baseline", "HEAD", "--seconds", "0.3", "--rounds", "1",
-                             "--transitions", "60", "--json"))
+                             "--transitions", "60", "--json",
+                             "--baseline-set", "advantage_learning=0.5"))
     assert set(report["commits"]) == {"baseline", "current"}
     for label in ("baseline", "current"):
         assert report[label]["updates_per_s"] > 0
         assert len(report["runs"][label]) == 1
+    # --baseline-set reaches the baseline's process alone, after the shared --set.
+    shared = SMALL[1::2]
+    assert report["runs"]["current"][0]["set"] == shared
+    assert report["runs"]["baseline"][0]["set"] == [*shared, "advantage_learning=0.5"]
+    assert report["settings"]["baseline_set"] == ["advantage_learning=0.5"]
     assert report["speedup"] == pytest.approx(
         report["current"]["updates_per_s"] / report["baseline"]["updates_per_s"])
