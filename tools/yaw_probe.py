@@ -219,6 +219,11 @@ def _band_mean(values: np.ndarray, rows: np.ndarray) -> str:
     return f"{values[rows].mean():.2f}" if rows.any() else "n/a"
 
 
+def _one_step_targets(steps: list[Step], q_after: np.ndarray, gamma: float) -> np.ndarray:
+    """Each step's reward plus the discounted best value where it led."""
+    return np.array([step.reward for step in steps]) + gamma * q_after.max(1)
+
+
 def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
     """Report lines: what a trained policy does with cubes under its gripper, by yaw band, and
     whether its turn's value agrees with where the turn leads (one-step look-ahead)."""
@@ -244,11 +249,8 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
     greedy = q.argmax(1)
     best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
     lifted = np.array([step.outcome == "success" for step in closes])
-    # The turn's one-step target: its reward plus the discounted best value where it leads.
-    turn_target = (np.array([step.reward for step in turns])
-                   + training.gamma * q_turned.max(1))
-    move_target = (np.array([step.reward for step in moved])
-                   + training.gamma * q_moved.max(1))
+    turn_target = _one_step_targets(turns, q_turned, training.gamma)
+    move_target = _one_step_targets(moved, q_moved, training.gamma)
     closes_after = q_turned.argmax(1) == int(Action.CLOSE)
     yaw_after = np.abs([step.yaw_to_turn_deg for step in turns])
     half_step = config.actions.yaw_step_deg / 2

@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import CameraConfig, EnvConfig
+
+from .test_grasp_diagnosis import TINY, TINY_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "yaw_probe.py"
-TINY = TrainingConfig(
-    episodes=2, batch_size=8, replay_capacity=200, learning_starts=8, eval_every=2,
-    eval_episodes=3, checkpoint_every=2, torch_threads=1,
-    exploration=ExplorationConfig(epsilon_decay_episodes=2),
-    network=NetworkConfig(stream_channels=4, joint_channels=4, fc_width=16, motor_width=8))
 CELL = re.compile(r"^(n/a \(n/a\)|-?\d+\.\d\d \(-?\d+\.\d\d\))$")
 
 
@@ -80,7 +76,7 @@ def test_the_turn_towards_a_face_lessens_the_yaw_still_to_turn():
 
 
 def test_policy_report_sets_the_turn_against_its_one_step_target(tmp_path, train_run):
-    env = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=12)
+    env = TINY_ENV
     run = train_run(tmp_path / "run", TINY, env)
     lines = _run("--checkpoint", str(run), "--states", "9")
     split = lines.index("")
