@@ -113,52 +113,68 @@ def _add(pose: tuple[int, ...], step: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(a + b for a, b in zip(pose, step, strict=True))
 
 
-class RandomStreak:
-    """The random action an episode's exploration is holding (ez-greedy, Dabney et al. 2021:
-    "Temporally-extended epsilon-greedy exploration"). A random action, once drawn, is taken
-    again for a length drawn uniformly from 1 to ``max_length`` steps: a cube 30 deg off
-    needs two turns in a row, which one-step epsilon-greedy rarely takes. One per episode (a
-    streak never outlives its episode, so runs resume at an episode boundary exactly).
-    ``max_length`` 1 is plain epsilon-greedy."""
+class EpisodeExploration:
+    """How one training episode explores, built from its ``ExplorationConfig`` and epsilon.
 
-    def __init__(self, max_length: int = 1) -> None:
-        if max_length < 1:
-            raise ValueError(f"a streak's max_length must be at least 1, got {max_length}")
-        self.max_length = int(max_length)
-        self.action = 0
-        self.steps_left = 0
+    - Epsilon-greedy: with probability ``epsilon`` a uniformly random action.
+    - A random action, once drawn, is taken again for a length drawn uniformly from 1 to
+      ``max_random_streak`` steps (ez-greedy, Dabney et al. 2021: "Temporally-extended
+      epsilon-greedy exploration"): a cube 30 deg off needs two turns in a row, which
+      one-step epsilon-greedy rarely takes. 1 is plain epsilon-greedy.
+    - A greedy CLOSE becomes a turn, either way at random, with probability
+      ``turn_instead_of_close``: turns get tried where the policy takes itself to be placed
+      to close, which is where a cube still off its faces needs them (a random turn
+      elsewhere teaches little of that).
+
+    One per episode: the streak it holds never outlives its episode, so runs resume at an
+    episode boundary exactly.
+    """
+
+    def __init__(self, epsilon: float, max_random_streak: int = 1,
+                 turn_instead_of_close: float = 0.0) -> None:
+        if max_random_streak < 1:
+            raise ValueError(f"max_random_streak must be at least 1, got {max_random_streak}")
+        self.epsilon = float(epsilon)
+        self.max_random_streak = int(max_random_streak)
+        self.turn_instead_of_close = float(turn_instead_of_close)
+        self.streak_action = 0
+        self.streak_steps_left = 0
+
+    def choose(self, greedy: Callable[[], int], num_actions: int,
+               rng: np.random.Generator) -> int:
+        """The next action: the held streak's, a random one, or ``greedy()`` (maybe swapped
+        for a turn).
+
+        The random draws always happen, in this order, so the RNG stream does not depend on
+        which branch was taken or on what ``greedy`` returns (resumed runs and re-recorded
+        demonstrations replay exactly); ``greedy`` is only called when it is used. Whether
+        to explore, then the random action; a streak longer than 1 draws its length third,
+        every time; a ``turn_instead_of_close`` above 0 draws whether to turn and which way
+        last, every time. Options at their off values draw nothing, so runs from before
+        them replay exactly. A held streak step draws nothing.
+        """
+        if self.streak_steps_left > 0:
+            self.streak_steps_left -= 1
+            return self.streak_action
+        explore = rng.random() < self.epsilon
+        random_action = int(rng.integers(num_actions))
+        if self.max_random_streak > 1:
+            length = int(rng.integers(1, self.max_random_streak + 1))
+            if explore:
+                self.streak_action, self.streak_steps_left = random_action, length - 1
+        swap = False
+        if self.turn_instead_of_close > 0:
+            swap = rng.random() < self.turn_instead_of_close
+            turn = TURNS[int(rng.integers(len(TURNS)))]
+        if explore:
+            return random_action
+        action = int(greedy())
+        return int(turn) if swap and action == Action.CLOSE else action
 
 
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,
-                   rng: np.random.Generator, streak: RandomStreak | None = None,
-                   turn_instead_of_close: float = 0.0) -> int:
-    """With probability ``epsilon`` a uniformly random action, else ``greedy()``; with a
-    ``streak`` holding steps, its action again (no draw, no ``greedy()``). A greedy CLOSE
-    becomes a turn, either way at random, with probability ``turn_instead_of_close``: turns
-    get tried where the policy takes itself to be placed to close, which is where a cube
-    still off its faces needs them (a random turn elsewhere teaches little of that).
-
-    Both random draws always happen, in this order, so the RNG stream does not depend on
-    which branch was taken or on what ``greedy`` returns (resumed runs and re-recorded
-    demonstrations replay exactly); ``greedy`` is only called when it is used. A streak
-    longer than 1 draws its length third, every time; ``max_length`` 1 draws as no streak.
-    A ``turn_instead_of_close`` above 0 draws whether to turn and which way last, every time;
-    0 draws as before it existed.
-    """
-    if streak is not None and streak.steps_left > 0:
-        streak.steps_left -= 1
-        return streak.action
-    explore = rng.random() < epsilon
-    random_action = int(rng.integers(num_actions))
-    if streak is not None and streak.max_length > 1:
-        length = int(rng.integers(1, streak.max_length + 1))
-        if explore:
-            streak.action, streak.steps_left = random_action, length - 1
-    swap = False
-    if turn_instead_of_close > 0:
-        swap = rng.random() < turn_instead_of_close
-        turn = TURNS[int(rng.integers(len(TURNS)))]
-    if explore:
-        return random_action
-    action = int(greedy())
-    return int(turn) if swap and action == Action.CLOSE else action
+                   rng: np.random.Generator) -> int:
+    """With probability ``epsilon`` a uniformly random action, else ``greedy()``: one plain
+    step of :class:`EpisodeExploration` (two draws every time, ``greedy`` called only when
+    used)."""
+    return EpisodeExploration(epsilon).choose(greedy, num_actions, rng)

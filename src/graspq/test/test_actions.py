@@ -12,11 +12,12 @@ from graspq.actions import (
     GRID_STEP,
     NUM_ACTIONS,
     Action,
+    EpisodeExploration,
     GreedyChooser,
-    RandomStreak,
     epsilon_greedy,
     greedy_action,
 )
+from graspq.learning.settings import ExplorationConfig
 from graspq.learning.trainer import GreedyPolicy
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
@@ -181,11 +182,17 @@ def test_blocking_reversal_breaks_a_real_two_step_loop():
         env.close()
 
 
-def _explore(steps, epsilon, streak, seed=0):
-    """Actions of ``steps`` epsilon-greedy choices whose greedy action is always CLOSE."""
+def _explore(steps, epsilon, max_streak, seed=0):
+    """Actions of ``steps`` choices of one episode's exploration whose greedy action is
+    always CLOSE; ``max_streak`` None is plain :func:`epsilon_greedy`."""
     rng = np.random.default_rng(seed)
-    actions = [epsilon_greedy(lambda: Action.CLOSE, epsilon, NUM_ACTIONS, rng, streak)
-               for _ in range(steps)]
+    if max_streak is None:
+        actions = [epsilon_greedy(lambda: Action.CLOSE, epsilon, NUM_ACTIONS, rng)
+                   for _ in range(steps)]
+    else:
+        exploration = EpisodeExploration(epsilon, max_streak)
+        actions = [exploration.choose(lambda: Action.CLOSE, NUM_ACTIONS, rng)
+                   for _ in range(steps)]
     return actions, rng
 
 
@@ -196,18 +203,17 @@ def _runs(actions):
 
 def test_a_streak_of_one_draws_exactly_as_plain_epsilon_greedy():
     plain, plain_rng = _explore(500, 0.3, None)
-    streaked, streak_rng = _explore(500, 0.3, RandomStreak(1))
+    streaked, streak_rng = _explore(500, 0.3, 1)
     assert streaked == plain
     assert streak_rng.random() == plain_rng.random()  # the generators are in the same state
 
 
 def test_a_random_action_is_held_for_one_to_max_length_steps():
-    streak = RandomStreak(3)
-    actions, _ = _explore(3000, 1.0, streak)  # every choice explores
-    greedy_calls = []
+    actions, _ = _explore(3000, 1.0, 3)  # every choice explores
+    exploration, greedy_calls = EpisodeExploration(1.0, 3), []
     rng = np.random.default_rng(1)
     for _ in range(200):
-        epsilon_greedy(lambda: greedy_calls.append(1) or 0, 1.0, NUM_ACTIONS, rng, streak)
+        exploration.choose(lambda: greedy_calls.append(1) or 0, NUM_ACTIONS, rng)
     assert not greedy_calls  # exploring never asks the network
     # Held actions make runs longer than independent draws do: streaks of 1-3 steps (mean 2),
     # and the next streak repeats the action with probability 1/9: mean run 2 x 9/8 = 2.25.
@@ -219,28 +225,38 @@ def test_a_random_action_is_held_for_one_to_max_length_steps():
 
 
 def test_a_streak_is_taken_only_when_exploring_and_never_replaces_the_greedy_choice():
-    actions, _ = _explore(300, 0.0, RandomStreak(5))
+    actions, _ = _explore(300, 0.0, 5)
     assert actions == [Action.CLOSE] * 300
     # A streak drawn once is held, then the greedy choice comes back.
-    streak = RandomStreak(4)
+    exploration = EpisodeExploration(1.0, 4)
     rng = np.random.default_rng(5)
-    first = epsilon_greedy(lambda: Action.CLOSE, 1.0, NUM_ACTIONS, rng, streak)
-    held = streak.steps_left
-    assert 0 <= held <= 3 and streak.action == first
-    following = [epsilon_greedy(lambda: Action.CLOSE, 0.0, NUM_ACTIONS, rng, streak)
+    first = exploration.choose(lambda: Action.CLOSE, NUM_ACTIONS, rng)
+    held = exploration.streak_steps_left
+    assert 0 <= held <= 3 and exploration.streak_action == first
+    exploration.epsilon = 0.0  # from here on only the streak explores
+    following = [exploration.choose(lambda: Action.CLOSE, NUM_ACTIONS, rng)
                  for _ in range(held + 2)]
     assert following == [first] * held + [Action.CLOSE] * 2
 
 
 def test_a_streak_shorter_than_one_step_is_refused():
-    with pytest.raises(ValueError, match="max_length must be at least 1, got 0"):
-        RandomStreak(0)
+    with pytest.raises(ValueError, match="max_random_streak must be at least 1, got 0"):
+        EpisodeExploration(0.1, 0)
+
+
+def test_an_episodes_exploration_comes_from_its_config():
+    config = ExplorationConfig(max_random_streak=3, turn_instead_of_close=0.25)
+    exploration = config.for_episode(0.4)
+    assert (exploration.epsilon, exploration.max_random_streak,
+            exploration.turn_instead_of_close) == (0.4, 3, 0.25)
+    assert exploration.streak_steps_left == 0  # each episode starts holding nothing
 
 
 def _choices(steps, epsilon, greedy_action_, turn_instead_of_close, seed=0):
     rng = np.random.default_rng(seed)
-    actions = [epsilon_greedy(lambda: greedy_action_, epsilon, NUM_ACTIONS, rng, None,
-                              turn_instead_of_close) for _ in range(steps)]
+    exploration = EpisodeExploration(epsilon, turn_instead_of_close=turn_instead_of_close)
+    actions = [exploration.choose(lambda: greedy_action_, NUM_ACTIONS, rng)
+               for _ in range(steps)]
     return actions, rng
 
 

@@ -86,7 +86,8 @@ def test_a_config_that_needs_the_oracle_is_refused_with_a_robot(tmp_path, key, v
 
 
 def test_the_robots_exploring_policy_holds_its_random_streaks():
-    """Robot episodes explore as simulated ones: max_random_streak reaches ExploringPolicy."""
+    """Robot episodes explore as simulated ones: the config's max_random_streak reaches
+    ExploringPolicy."""
     agent = QAgent(TRAINING, TRAINING.network.gqn(32, "multi"), ENV.camera.depth_near_m,
                    ENV.camera.depth_far_m)
     env = BaxterGraspEnv(ENV)
@@ -96,7 +97,9 @@ def test_the_robots_exploring_policy_holds_its_random_streaks():
         env.close()
 
     def mean_run(streak):
-        policy = ExploringPolicy(AgentGuard(agent), 1.0, np.random.default_rng(2), streak)
+        exploration = dataclasses.replace(TRAINING.exploration, max_random_streak=streak)
+        policy = ExploringPolicy(AgentGuard(agent), exploration.for_episode(1.0),
+                                 np.random.default_rng(2))
         actions = [int(policy.decide(obs).action) for _ in range(300)]
         return np.mean([len(list(run)) for _, run in itertools.groupby(actions)])
 
@@ -116,7 +119,8 @@ def test_the_robots_exploring_policy_turns_instead_of_a_greedy_close():
     finally:
         env.close()
     guard = AgentGuard(agent)
-    turning = ExploringPolicy(guard, 0.0, np.random.default_rng(2), 1, 0.5)
+    exploration = dataclasses.replace(TRAINING.exploration, turn_instead_of_close=0.5)
+    turning = ExploringPolicy(guard, exploration.for_episode(0.0), np.random.default_rng(2))
     chosen = collections.Counter(int(turning.decide(obs).action) for _ in range(400))
     assert set(chosen) == {Action.CLOSE, Action.PLUS_YAW, Action.MINUS_YAW}
     assert 0.4 < chosen[Action.CLOSE] / 400 < 0.6

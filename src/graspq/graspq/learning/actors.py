@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from graspq.actions import RandomStreak
 from graspq.learning.agent import QAgent
 from graspq.learning.demonstrations import OracleLabels, oracle_labels
 from graspq.learning.settings import TrainingConfig
@@ -99,10 +98,9 @@ class EpisodeWorker:
         obs, info = self.env.reset(seed=task.env_seed, options=task.reset_options)
         observations, actions, rewards, labels = [obs], [], [], []
         terminated = truncated = False
-        streak = RandomStreak(self.training.exploration.max_random_streak)
+        exploration = self.training.exploration.for_episode(task.epsilon)
         while not (terminated or truncated):
-            action = self.agent.act(obs, task.epsilon, rng, streak,
-                                    self.training.exploration.turn_instead_of_close)
+            action = self.agent.act(obs, exploration, rng)
             labels.append(oracle_labels(self.teacher, self.training.expert_turn_ties)
                           if self.teacher is not None else None)
             obs, reward, terminated, truncated, info = self.env.step(action)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from graspq.actions import TURNS, Action, RandomStreak, epsilon_greedy
+from graspq.actions import TURNS, Action, EpisodeExploration
 from graspq.learning.model import GQNConfig, GQNInput, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.precision import autocast, resolve_precision
@@ -101,16 +101,13 @@ class QAgent:
         self.online.eval()
         return self.online(*self._inputs(obs))[0].numpy()
 
-    def act(self, obs: Mapping[str, np.ndarray], epsilon: float,
-            rng: np.random.Generator, streak: RandomStreak | None = None,
-            turn_instead_of_close: float = 0.0) -> int:
-        """Epsilon-greedy action, holding the episode's random ``streak`` if one is given and
-        turning instead of a greedy close with probability ``turn_instead_of_close``
-        (:func:`graspq.actions.epsilon_greedy`: the RNG stream does not depend on the
-        network's outputs, so resumed runs replay exactly)."""
-        return epsilon_greedy(lambda: int(np.argmax(self.q_values(obs))), epsilon,
-                              self.online.config.num_actions, rng, streak,
-                              turn_instead_of_close)
+    def act(self, obs: Mapping[str, np.ndarray], exploration: EpisodeExploration,
+            rng: np.random.Generator) -> int:
+        """The episode's ``exploration`` choice over the greedy action
+        (:meth:`graspq.actions.EpisodeExploration.choose`: the RNG stream does not depend on
+        the network's outputs, so resumed runs replay exactly)."""
+        return exploration.choose(lambda: int(np.argmax(self.q_values(obs))),
+                                  self.online.config.num_actions, rng)
 
     # ------------------------------------------------------------------------- learning
     def balance_labels(self, counts: np.ndarray) -> np.ndarray:

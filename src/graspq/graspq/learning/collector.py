@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from graspq.actions import Action, RandomStreak, epsilon_greedy
+from graspq.actions import Action, EpisodeExploration
 from graspq.config import ConfigError
 from graspq.servo.policies import SimpleDecision, softmax
 from graspq.sim.rollout import EpisodeRecord, RolloutSummary
@@ -71,23 +71,20 @@ class AgentGuard:
 
 class ExploringPolicy:
     """Epsilon-greedy over the agent's Q-values (the training episodes' policy), as a servo
-    runtime policy, for one episode (its random streak). Its own generator: the trainer's is
-    used on another thread."""
+    runtime policy, for one episode (its ``exploration`` holds the episode's random streak).
+    Its own generator: the trainer's is used on another thread."""
 
     revisit_window = 0
 
-    def __init__(self, guard: AgentGuard, epsilon: float, rng: np.random.Generator,
-                 max_random_streak: int = 1, turn_instead_of_close: float = 0.0) -> None:
-        self._guard, self._epsilon, self._rng = guard, epsilon, rng
-        self._streak = RandomStreak(max_random_streak)
-        self._turn_instead_of_close = turn_instead_of_close
+    def __init__(self, guard: AgentGuard, exploration: EpisodeExploration,
+                 rng: np.random.Generator) -> None:
+        self._guard, self._exploration, self._rng = guard, exploration, rng
 
     def decide(self, obs: Mapping[str, np.ndarray]) -> SimpleDecision:
         start = time.perf_counter()
         q_values = self._guard.q_values(obs)
-        action = epsilon_greedy(lambda: int(np.argmax(q_values)), self._epsilon,
-                                len(q_values), self._rng, self._streak,
-                                self._turn_instead_of_close)
+        action = self._exploration.choose(lambda: int(np.argmax(q_values)), len(q_values),
+                                          self._rng)
         return SimpleDecision(Action(action), np.asarray(q_values, np.float32), softmax(q_values),
                               (time.perf_counter() - start) * 1e3)
 
@@ -96,15 +93,13 @@ class GreedyGuardedPolicy(ExploringPolicy):
     """The greedy policy of evaluations (epsilon 0), with the run's revisit window."""
 
     def __init__(self, guard: AgentGuard, revisit_window: int) -> None:
-        super().__init__(guard, 0.0, np.random.default_rng(0))
+        super().__init__(guard, EpisodeExploration(0.0), np.random.default_rng(0))
         self.revisit_window = revisit_window
 
 
 def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env_seed: int,
-                             epsilon: float, rng: np.random.Generator,
-                             learn: Callable[[StepRecord], None],
-                             max_random_streak: int = 1,
-                             turn_instead_of_close: float = 0.0) -> EpisodeRecord:
+                             exploration: EpisodeExploration, rng: np.random.Generator,
+                             learn: Callable[[StepRecord], None]) -> EpisodeRecord:
     """One exploring episode on the robot; ``learn`` is called on this thread for each
     finished step, in order."""
     steps: queue.SimpleQueue[StepRecord] = queue.SimpleQueue()
@@ -113,7 +108,7 @@ def collect_training_episode(collector: EpisodeCollector, guard: AgentGuard, env
         while not steps.empty():
             learn(steps.get())
 
-    policy = ExploringPolicy(guard, epsilon, rng, max_random_streak, turn_instead_of_close)
+    policy = ExploringPolicy(guard, exploration, rng)
     record = collector.collect(env_seed, policy, steps.put, drain)
     drain()
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from graspq.actions import EpisodeExploration
 from graspq.config import ConfigError, param, section
 from graspq.learning.model import GQNConfig
 from graspq.learning.precision import PRECISIONS
@@ -68,6 +69,11 @@ class ExplorationConfig:
         """Exploration rate for a 0-based training episode."""
         fraction = min(1.0, episode / self.epsilon_decay_episodes)
         return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
+
+    def for_episode(self, epsilon: float) -> EpisodeExploration:
+        """A training episode's exploration at rate ``epsilon`` (the schedule's, or an
+        actor's own), with this config's streaks and close-to-turn swaps."""
+        return EpisodeExploration(epsilon, self.max_random_streak, self.turn_instead_of_close)
 
 
 @dataclasses.dataclass(frozen=True)

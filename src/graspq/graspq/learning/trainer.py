@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import graspq
-from graspq.actions import NUM_ACTIONS, Action, GreedyChooser, RandomStreak
+from graspq.actions import NUM_ACTIONS, Action, GreedyChooser
 from graspq.config import ConfigError, dump_yaml, to_mapping
 from graspq.learning.actor_pool import LOCAL, ActorPool
 from graspq.learning.actors import EpisodeTask, actor_epsilon
@@ -557,9 +557,8 @@ class Trainer:
 
         record = collect_training_episode(
             self.collector, self.guard, episode_seed(cfg.seed, self.episode + self.seed_shift),
-            cfg.exploration.epsilon(self.episode),
-            np.random.default_rng([cfg.seed, self.episode]), learn,
-            cfg.exploration.max_random_streak, cfg.exploration.turn_instead_of_close)
+            cfg.exploration.for_episode(cfg.exploration.epsilon(self.episode)),
+            np.random.default_rng([cfg.seed, self.episode]), learn)
         return losses.stats(record.steps, record.episode_return, record.outcome, record.object)
 
     def run_episode(self) -> EpisodeStats:
@@ -569,15 +568,13 @@ class Trainer:
         if self.pool is not None:
             return self._run_actor_episode()
         cfg = self.training
-        epsilon = cfg.exploration.epsilon(self.episode)
+        exploration = cfg.exploration.for_episode(cfg.exploration.epsilon(self.episode))
         obs, info = self.env.reset(seed=episode_seed(cfg.seed, self.episode + self.seed_shift),
                                    options=self.curriculum.reset_options())
         total, steps, done = 0.0, 0, False
         losses = _EpisodeLosses()
-        streak = RandomStreak(cfg.exploration.max_random_streak)
         while not done:
-            action = self.agent.act(obs, epsilon, self.rng, streak,
-                                    cfg.exploration.turn_instead_of_close)
+            action = self.agent.act(obs, exploration, self.rng)
             # The teacher exists when either label is wanted (see __init__).
             labels = (oracle_labels(self.teacher, cfg.expert_turn_ties)
                       if self.teacher is not None else None)
