@@ -51,16 +51,21 @@ def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path):
     assert "final greedy evaluation on 6 episodes" in report.read_text()
 
 
-def test_qlearning_cell_resets_the_replay_recipe_to_the_baseline():
-    recipe = load_config(TrainingConfig, RECIPE, TRAINING_NODE_NAME)
-    assert recipe.demo_episodes > 0 and recipe.n_step > 1  # a replay recipe
-    with pytest.raises(ConfigError, match="learner"):
+@pytest.mark.parametrize("recipe_file", [RECIPE, RECIPE.with_name("training_reward_only.yaml")])
+def test_qlearning_cell_resets_the_replay_recipe_to_the_baseline(recipe_file):
+    """Both replay recipes run every cell of the matrix: the demonstrations' and the reward-only
+    one (hindsight close labels, and the levers given with --set)."""
+    recipe = load_config(TrainingConfig, recipe_file, TRAINING_NODE_NAME)
+    assert recipe.n_step > 1  # a replay recipe
+    with pytest.raises(ConfigError):
         apply_overrides(recipe, ["learner=qlearning"])
     baseline = apply_overrides(recipe, ["learner=qlearning", *reproduce.applicable(
-        ["n_step=5", "demo_episodes=10", "learning_rate=0.001"], "qlearning")])
+        ["n_step=5", "demo_episodes=10", "learning_rate=0.001", "advantage_learning=0.9",
+         "close_replay_rows=16", "prioritized_replay.alpha=0.6"], "qlearning")])
     defaults = TrainingConfig()
     for key in reproduce.REPLAY_ONLY_KEYS:
-        assert getattr(baseline, key) == getattr(defaults, key), key
+        assert (reproduce.default_value(baseline, key)
+                == reproduce.default_value(defaults, key)), key
     # Settings every learner shares stay the recipe's, or the override's.
     assert baseline.learning_rate == 0.001 and baseline.network == recipe.network
     assert reproduce.applicable(["n_step=5"], "ddqn") == ["n_step=5"]

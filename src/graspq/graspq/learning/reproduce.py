@@ -49,7 +49,8 @@ REPLAY_ONLY_KEYS = frozenset({"demo_episodes", "demo_epsilon", "demo_fraction",
                               "learning_starts", "target_update_every", "pose_loss_weight",
                               "pose_yaw_weight", "turn_margin_weight",
                               "updates_per_step", "close_replay_rows",
-                              "advantage_learning"})
+                              "advantage_learning", "hindsight_close_labels",
+                              "prioritized_replay.alpha"})
 
 
 def run_dir(root: Path, learner: str, views: str, seed: int) -> Path:
@@ -76,6 +77,14 @@ def _graspq(*args: str) -> list[str]:
     return [sys.executable, "-m", "graspq.cli", *args]
 
 
+def default_value(config: TrainingConfig, key: str) -> Any:
+    """The value of a ``dotted.key`` in ``config``."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def applicable(assignments: list[str], learner: str) -> list[str]:
     """The overrides for ``learner``. The Q-learning baseline learns from its latest
     transition only, so its replay-only settings (demonstrations, n-step, the margin and pose
@@ -84,7 +93,8 @@ def applicable(assignments: list[str], learner: str) -> list[str]:
     if learner != "qlearning":
         return assignments
     defaults = TrainingConfig()
-    resets = [f"{key}={yaml_value(getattr(defaults, key))}" for key in sorted(REPLAY_ONLY_KEYS)]
+    resets = [f"{key}={yaml_value(default_value(defaults, key))}"
+              for key in sorted(REPLAY_ONLY_KEYS)]
     return resets + [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
 
 
