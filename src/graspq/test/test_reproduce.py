@@ -64,8 +64,8 @@ def test_qlearning_cell_resets_the_replay_recipe_to_the_baseline(recipe_file):
          "close_replay_rows=16", "prioritized_replay.alpha=0.6"], "qlearning")])
     defaults = TrainingConfig()
     for key in reproduce.REPLAY_ONLY_KEYS:
-        assert (reproduce.default_value(baseline, key)
-                == reproduce.default_value(defaults, key)), key
+        assert (reproduce.config_value(baseline, key)
+                == reproduce.config_value(defaults, key)), key
     # Settings every learner shares stay the recipe's, or the override's.
     assert baseline.learning_rate == 0.001 and baseline.network == recipe.network
     assert reproduce.applicable(["n_step=5"], "ddqn") == ["n_step=5"]

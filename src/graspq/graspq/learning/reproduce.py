@@ -77,7 +77,7 @@ def _graspq(*args: str) -> list[str]:
     return [sys.executable, "-m", "graspq.cli", *args]
 
 
-def default_value(config: TrainingConfig, key: str) -> Any:
+def config_value(config: TrainingConfig, key: str) -> Any:
     """The value of a ``dotted.key`` in ``config``."""
     value: Any = config
     for part in key.split("."):
@@ -93,7 +93,7 @@ def applicable(assignments: list[str], learner: str) -> list[str]:
     if learner != "qlearning":
         return assignments
     defaults = TrainingConfig()
-    resets = [f"{key}={yaml_value(default_value(defaults, key))}"
+    resets = [f"{key}={yaml_value(config_value(defaults, key))}"
               for key in sorted(REPLAY_ONLY_KEYS)]
     return resets + [a for a in assignments if a.partition("=")[0] not in REPLAY_ONLY_KEYS]
 
