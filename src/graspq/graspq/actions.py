@@ -124,19 +124,25 @@ class EpisodeExploration:
     - A greedy CLOSE becomes a turn, either way at random, with probability
       ``turn_instead_of_close``: turns get tried where the policy takes itself to be placed
       to close, which is where a cube still off its faces needs them (a random turn
-      elsewhere teaches little of that).
+      elsewhere teaches little of that). With ``turn_streak`` above 1 the swapped turn is
+      held for a length drawn from 1 to ``turn_streak`` steps: a cube 30 deg off needs two
+      turns in a row before its close lifts, and the greedy choice after one turn is
+      likely to be the close again.
 
     One per episode: the streak it holds never outlives its episode, so runs resume at an
     episode boundary exactly.
     """
 
     def __init__(self, epsilon: float, max_random_streak: int = 1,
-                 turn_instead_of_close: float = 0.0) -> None:
+                 turn_instead_of_close: float = 0.0, turn_streak: int = 1) -> None:
         if max_random_streak < 1:
             raise ValueError(f"max_random_streak must be at least 1, got {max_random_streak}")
+        if turn_streak < 1:
+            raise ValueError(f"turn_streak must be at least 1, got {turn_streak}")
         self.epsilon = float(epsilon)
         self.max_random_streak = int(max_random_streak)
         self.turn_instead_of_close = float(turn_instead_of_close)
+        self.turn_streak = int(turn_streak)
         self.streak_action = 0
         self.streak_steps_left = 0
 
@@ -150,8 +156,9 @@ class EpisodeExploration:
         demonstrations replay exactly); ``greedy`` is only called when it is used. Whether
         to explore, then the random action; a streak longer than 1 draws its length third,
         every time; a ``turn_instead_of_close`` above 0 draws whether to turn and which way
-        last, every time. Options at their off values draw nothing, so runs from before
-        them replay exactly. A held streak step draws nothing.
+        next, every time, and with a ``turn_streak`` above 1 the turn's length last, every
+        time. Options at their off values draw nothing, so runs from before them replay
+        exactly. A held streak step draws nothing.
         """
         if self.streak_steps_left > 0:
             self.streak_steps_left -= 1
@@ -166,10 +173,16 @@ class EpisodeExploration:
         if self.turn_instead_of_close > 0:
             swap = rng.random() < self.turn_instead_of_close
             turn = TURNS[int(rng.integers(len(TURNS)))]
+            if self.turn_streak > 1:
+                turn_length = int(rng.integers(1, self.turn_streak + 1))
         if explore:
             return random_action
         action = int(greedy())
-        return int(turn) if swap and action == Action.CLOSE else action
+        if not (swap and action == Action.CLOSE):
+            return action
+        if self.turn_streak > 1:
+            self.streak_action, self.streak_steps_left = int(turn), turn_length - 1
+        return int(turn)
 
 
 def epsilon_greedy(greedy: Callable[[], int], epsilon: float, num_actions: int,

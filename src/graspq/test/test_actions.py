@@ -245,16 +245,17 @@ def test_a_streak_shorter_than_one_step_is_refused():
 
 
 def test_an_episodes_exploration_comes_from_its_config():
-    config = ExplorationConfig(max_random_streak=3, turn_instead_of_close=0.25)
+    config = ExplorationConfig(max_random_streak=3, turn_instead_of_close=0.25, turn_streak=2)
     exploration = config.for_episode(0.4)
     assert (exploration.epsilon, exploration.max_random_streak,
-            exploration.turn_instead_of_close) == (0.4, 3, 0.25)
+            exploration.turn_instead_of_close, exploration.turn_streak) == (0.4, 3, 0.25, 2)
     assert exploration.streak_steps_left == 0  # each episode starts holding nothing
 
 
-def _choices(steps, epsilon, greedy_action_, turn_instead_of_close, seed=0):
+def _choices(steps, epsilon, greedy_action_, turn_instead_of_close, seed=0, turn_streak=1):
     rng = np.random.default_rng(seed)
-    exploration = EpisodeExploration(epsilon, turn_instead_of_close=turn_instead_of_close)
+    exploration = EpisodeExploration(epsilon, turn_instead_of_close=turn_instead_of_close,
+                                     turn_streak=turn_streak)
     actions = [exploration.choose(lambda: greedy_action_, NUM_ACTIONS, rng)
                for _ in range(steps)]
     return actions, rng
@@ -282,3 +283,34 @@ def test_turning_instead_of_close_draws_whatever_the_greedy_action_is():
     plain, plain_rng = _explore(300, 0.3, None)
     off, off_rng = _choices(300, 0.3, Action.CLOSE, 0.0)
     assert off == plain and off_rng.random() == plain_rng.random()
+
+
+def test_a_swapped_turn_is_held_the_same_way_for_one_to_turn_streak_steps():
+    actions, _ = _choices(6000, 0.0, Action.CLOSE, 0.25, turn_streak=3)
+    turn_runs = [(action, len(list(group))) for action, group in itertools.groupby(actions)
+                 if action != Action.CLOSE]
+    lengths = [length for _, length in turn_runs]
+    # Runs of one turn are 1-3 steps (mean 2), and two swaps in a row can meet.
+    assert 1.8 < np.mean(lengths) < 2.6 and max(lengths) >= 3
+    assert {action for action, _ in turn_runs} == {Action.PLUS_YAW, Action.MINUS_YAW}
+    # A held turn never asks the network: greedy is called only between streaks.
+    exploration, greedy_calls = EpisodeExploration(0.0, 1, 1.0, turn_streak=4), []
+    rng = np.random.default_rng(3)
+    turns = [exploration.choose(lambda: greedy_calls.append(1) or Action.CLOSE, NUM_ACTIONS,
+                                rng) for _ in range(400)]
+    assert set(turns) <= {Action.PLUS_YAW, Action.MINUS_YAW}
+    assert 400 / 4 <= len(greedy_calls) < 400 / 1.8
+    # Only a greedy close starts a streak.
+    assert _choices(300, 0.0, Action.PLUS_X, 1.0, turn_streak=3)[0] == [Action.PLUS_X] * 300
+
+
+def test_a_turn_streak_of_one_draws_as_a_single_turn_and_draws_whatever_is_chosen():
+    single, single_rng = _choices(300, 0.1, Action.CLOSE, 0.5)
+    streak_one, streak_one_rng = _choices(300, 0.1, Action.CLOSE, 0.5, turn_streak=1)
+    assert streak_one == single and streak_one_rng.random() == single_rng.random()
+    # With streaks the stream still does not depend on the network's choice.
+    _, after_move = _choices(300, 0.1, Action.MINUS_Y, 0.5, turn_streak=3)
+    _, after_plus_x = _choices(300, 0.1, Action.PLUS_X, 0.5, turn_streak=3)
+    assert after_move.random() == after_plus_x.random()
+    with pytest.raises(ValueError, match="turn_streak must be at least 1, got 0"):
+        EpisodeExploration(0.1, 1, 0.5, turn_streak=0)

@@ -64,6 +64,10 @@ class ExplorationConfig:
         "at random: turns tried where the policy takes itself to be placed to close, where a "
         "cube off its faces needs them (see graspq/actions.py); evaluations never swap; 0 = off",
         ge=0.0, le=1.0)
+    turn_streak: int = param(
+        1, "a close swapped for a turn (turn_instead_of_close) turns the same way for a "
+        "length drawn from 1 to this many steps: a cube 30 deg off needs two turns in a row "
+        "before its close lifts; 1 = one turn", ge=1, le=6)
 
     def epsilon(self, episode: int) -> float:
         """Exploration rate for a 0-based training episode."""
@@ -73,7 +77,8 @@ class ExplorationConfig:
     def for_episode(self, epsilon: float) -> EpisodeExploration:
         """A training episode's exploration at rate ``epsilon`` (the schedule's, or an
         actor's own), with this config's streaks and close-to-turn swaps."""
-        return EpisodeExploration(epsilon, self.max_random_streak, self.turn_instead_of_close)
+        return EpisodeExploration(epsilon, self.max_random_streak, self.turn_instead_of_close,
+                                  self.turn_streak)
 
 
 @dataclasses.dataclass(frozen=True)
