@@ -34,21 +34,41 @@ def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path):
         final = json.loads((root / cell / "final_eval.json").read_text())
         assert final["episodes"] == 3 and final["episodes_trained"] == 2
         assert reproduce.episodes_done(root / cell) == 2
-        assert json.loads((root / cell / "wall_clock.json").read_text())["train_seconds"] > 0
+        # Both sessions (the interrupted one and its resume) count end to end.
+        sessions = json.loads((root / cell / "timing.json").read_text())["sessions"]
+        assert len(sessions) == 2
+        assert reproduce.end_to_end_seconds(root / cell) == pytest.approx(
+            sum(session["total_s"] for session in sessions))
     text = report.read_text()
     assert "| ddqn | multi | 1/1 | 2 |" in text and "| qlearning | single | 1/1 | 2 |" in text
     assert "final greedy evaluation on 3 episodes" in text
     assert (tmp_path / "docs" / "figures" / "results" / "learning_curves.png").stat().st_size > 0
     # A second invocation trains nothing: the finished runs are skipped.
     log = (root / "ddqn-multi-s0" / "train.log").read_text()
-    wall_clock = (root / "ddqn-multi-s0" / "wall_clock.json").read_text()
+    timing = (root / "ddqn-multi-s0" / "timing.json").read_text()
     assert reproduce.main(args) == 0
     assert (root / "ddqn-multi-s0" / "train.log").read_text() == log
     # Another evaluation count evaluates the runs again, still without training.
     assert reproduce.main([*args[:-1], "6", "--cells", "ddqn-multi"]) == 0
     assert json.loads((root / "ddqn-multi-s0" / "final_eval.json").read_text())["episodes"] == 6
-    assert (root / "ddqn-multi-s0" / "wall_clock.json").read_text() == wall_clock
+    assert (root / "ddqn-multi-s0" / "timing.json").read_text() == timing
     assert "final greedy evaluation on 6 episodes" in report.read_text()
+
+
+def test_end_to_end_time_counts_sessions_started_outside_the_tool(tmp_path):
+    """A run resumed with ``graspq train`` directly still counts whole in the report's end to
+    end column: the run's own timing.json, not what reproduce_paper itself started."""
+    from graspq.learning.timing import append_session
+
+    run = tmp_path / "ddqn-multi-s0"
+    run.mkdir()
+    assert reproduce.end_to_end_seconds(run) is None
+    # A run from before timing.json: the tool's own record.
+    (run / "wall_clock.json").write_text(json.dumps({"train_seconds": 120.0}))
+    assert reproduce.end_to_end_seconds(run) == 120.0
+    for total in (100.0, 2000.5):
+        append_session(run, {"phases_s": {}, "other_s": 0.0, "total_s": total})
+    assert reproduce.end_to_end_seconds(run) == pytest.approx(2100.5)
 
 
 @pytest.mark.parametrize("recipe_file", [RECIPE, RECIPE.with_name("training_reward_only.yaml")])

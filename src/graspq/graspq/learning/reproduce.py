@@ -27,7 +27,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from graspq.config import yaml_value
 from graspq.learning.settings import TrainingConfig
+from graspq.learning.timing import read_sessions
 from graspq.learning.trainer import read_log
 from graspq.sim.settings import OBJECT_TYPES
 
@@ -120,10 +120,8 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
             log.write(f"$ {shlex.join(command)}\n")
             log.flush()
             env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            started = time.monotonic()
             result = subprocess.run(command, stdout=log, stderr=log, env=env, check=False,
                                     cwd=_REPO)
-            add_wall_clock(directory, time.monotonic() - started)
         if result.returncode != 0:
             raise RuntimeError(f"{directory}: training failed (exit {result.returncode}); "
                                f"see {directory / 'train.log'}")
@@ -147,17 +145,15 @@ def train_and_evaluate(root: Path, config: Path, learner: str, views: str, seed:
     return json.loads(final.read_text())
 
 
-def add_wall_clock(directory: Path, seconds: float) -> None:
-    """Add one ``graspq train`` invocation's wall-clock time to the run's ``wall_clock.json``:
-    demonstrations, pre-training, evaluations and checkpoints included, which train.csv's
-    ``wall_s`` (the training episodes alone) leaves out."""
-    total = _train_seconds(directory) or 0.0
-    (directory / "wall_clock.json").write_text(
-        json.dumps({"train_seconds": round(total + seconds, 1)}))
-
-
-def _train_seconds(directory: Path) -> float | None:
-    """The run's summed ``graspq train`` wall-clock time (None before the first)."""
+def end_to_end_seconds(directory: Path) -> float | None:
+    """The run's summed ``graspq train`` time, demonstrations, pre-training, evaluations and
+    checkpoints included (which train.csv's ``wall_s`` leaves out): every session its
+    ``timing.json`` records, resumed ones and those started outside this tool included.
+    Runs from before ``timing.json`` fall back on the ``wall_clock.json`` this tool wrote
+    then. None before the first session."""
+    sessions = read_sessions(directory)
+    if sessions:
+        return sum(float(session["total_s"]) for session in sessions)
     path = directory / "wall_clock.json"
     return json.loads(path.read_text())["train_seconds"] if path.exists() else None
 
@@ -196,7 +192,7 @@ def _cell_row(learner: str, views: str, directories: list[Path], reports: list[d
              if r["mean_steps_to_success"] is not None]
     reach = {t: [first_episode_reaching(d, t) for d in directories] for t in (0.8, 0.9)}
     hours = [h for h in (_wall_hours(d) for d in directories) if h is not None]
-    end_to_end = [s / 3600 for s in map(_train_seconds, directories) if s is not None]
+    end_to_end = [s / 3600 for s in map(end_to_end_seconds, directories) if s is not None]
     # A run may have been trained for another budget than this invocation's (a longer
     # or shorter run evaluated into the same report): say what each row is.
     trained = sorted({r.get("episodes_trained", episodes) for r in reports})
@@ -236,8 +232,9 @@ def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command
         "seeds where there are several. 'Episodes to 80 %/90 %' is the first periodic "
         "greedy evaluation (`eval_every`) at or above that success rate. 'Hours per run' is "
         "the training episodes alone (train.csv); 'end to end' adds the demonstrations, "
-        "pre-training, evaluations and checkpoints (`graspq train` as this tool ran it, "
-        "beside another run when `--parallel` is 2).",
+        "pre-training, evaluations and checkpoints (every `graspq train` session of the "
+        "run, resumed ones included, as its timing.json records them; beside another run "
+        "when `--parallel` is 2).",
         "",
         "| learner | views | runs done | episodes | overall | " + " | ".join(OBJECT_TYPES)
         + " | steps to success | episodes to 80 % | episodes to 90 % | hours per run "
