@@ -1,5 +1,6 @@
 """The update's TD targets: next states evaluated only where the episode goes on, and
-advantage learning's correction."""
+advantage learning's correction. Every agent here updates in float32: the expected values are
+float32 sums, and `precision: auto` would round a bf16 CPU's update differently."""
 
 import copy
 import dataclasses
@@ -47,7 +48,7 @@ def replay() -> ReplayBuffer:
 @pytest.mark.parametrize("learner", ["ddqn", "dqn"])
 def test_terminated_rows_skip_the_next_state_networks_and_keep_their_targets(replay, learner):
     config = TrainingConfig(learner=learner, batch_size=24, learning_starts=24, n_step=2,
-                            torch_threads=1, hindsight_close_labels=False,
+                            torch_threads=1, hindsight_close_labels=False, precision="fp32",
                             network=SMALL)
     camera = ENV.camera
     torch.manual_seed(0)
@@ -79,7 +80,7 @@ def test_terminated_rows_skip_the_next_state_networks_and_keep_their_targets(rep
 
 def test_a_batch_of_closes_alone_needs_no_next_state(replay):
     config = TrainingConfig(batch_size=8, learning_starts=8, torch_threads=1,
-                            hindsight_close_labels=False,
+                            hindsight_close_labels=False, precision="fp32",
                             network=SMALL)
     camera = ENV.camera
     agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
@@ -106,7 +107,7 @@ def test_advantage_learning_lowers_each_target_by_the_target_networks_action_gap
     errors = {}
     for alpha in (0.0, 0.6):
         config = TrainingConfig(batch_size=24, learning_starts=24, n_step=2, gamma=0.9,
-                                torch_threads=1, hindsight_close_labels=False,
+                                torch_threads=1, hindsight_close_labels=False, precision="fp32",
                                 advantage_learning=alpha, network=SMALL)
         torch.manual_seed(0)  # the same weights for both
         agent = QAgent(config, config.network.gqn(camera.image_size, "multi"),
