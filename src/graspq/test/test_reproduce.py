@@ -49,10 +49,14 @@ def test_matrix_resumes_skips_finished_cells_and_writes_the_report(tmp_path):
     assert reproduce.main(args) == 0
     assert (root / "ddqn-multi-s0" / "train.log").read_text() == log
     # Another evaluation count evaluates the runs again, still without training.
-    assert reproduce.main([*args[:-1], "6", "--cells", "ddqn-multi"]) == 0
+    # (One cell alone, into a report of its own: the matrix's report keeps both rows.)
+    subset = tmp_path / "docs" / "ddqn_multi.md"
+    assert reproduce.main([*args[:-1], "6", "--cells", "ddqn-multi",
+                           "--report", str(subset)]) == 0
     assert json.loads((root / "ddqn-multi-s0" / "final_eval.json").read_text())["episodes"] == 6
     assert (root / "ddqn-multi-s0" / "timing.json").read_text() == timing
-    assert "final greedy evaluation on 6 episodes" in report.read_text()
+    assert "final greedy evaluation on 6 episodes" in subset.read_text()
+    assert "| qlearning | single | 1/1 |" in report.read_text()
 
 
 def test_end_to_end_time_counts_sessions_started_outside_the_tool(tmp_path):
@@ -69,6 +73,31 @@ def test_end_to_end_time_counts_sessions_started_outside_the_tool(tmp_path):
     for total in (100.0, 2000.5):
         append_session(run, {"phases_s": {}, "other_s": 0.0, "total_s": total})
     assert reproduce.end_to_end_seconds(run) == pytest.approx(2100.5)
+
+
+def test_report_is_not_rewritten_with_fewer_runs_than_it_counts(tmp_path, capsys):
+    """On a machine without the runs behind a committed report, --report-only refuses to
+    replace its rows with empty ones, names the cell, and writes nothing."""
+    report = tmp_path / "docs" / "results.md"
+    report.parent.mkdir()
+    committed = ("| learner | views | runs done |\n|---|---|---|\n"
+                 "| ddqn | multi | 2/2 | 7000 | 86.0% |\n| dqn | single | 0/2 | n/a |\n")
+    report.write_text(committed)
+    args = ["--seeds", "0", "1", "--cells", "ddqn-multi", "dqn-single", "--root",
+            str(tmp_path / "runs"), "--report", str(report), "--report-only"]
+    assert reproduce.runs_in_report(report) == {("ddqn", "multi"): 2, ("dqn", "single"): 0}
+    assert reproduce.main(args) == 2
+    assert "ddqn-multi: 2 in the report, 0 here" in capsys.readouterr().err
+    assert report.read_text() == committed
+    assert not (tmp_path / "docs" / "figures").exists()
+    # Leaving the cell out would drop its row: refused as well.
+    assert reproduce.main([*args[:4], "dqn-single", *args[6:]]) == 2
+    assert report.read_text() == committed
+    # Asked for, it is written, with the counts the root has.
+    assert reproduce.main([*args, "--overwrite-report"]) == 0
+    assert "| ddqn | multi | 0/2 |" in report.read_text()
+    # Now nothing is lost by writing it again.
+    assert reproduce.main(args) == 0
 
 
 @pytest.mark.parametrize("recipe_file", [RECIPE, RECIPE.with_name("training_reward_only.yaml")])

@@ -8,7 +8,7 @@ this checkout at the same path, and ``--root`` on a file system they share). Whe
 done it is evaluated greedily on a fixed object-balanced episode set (``final_eval.json``),
 and the report (docs/results.md with its figures in docs/figures/results/, and the
 hand-written analysis in docs/results_notes.md appended) is written from whatever has
-finished.
+finished, but never over a report that counts finished runs the run root lacks.
 
 Usage: tools/reproduce_paper [--config F] [--env-config F] [--seeds 0 1] [--episodes 3000]
 [--parallel 2] [--ray ADDRESS] [--cells ...]
@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shlex
 import signal
 import subprocess
@@ -206,15 +207,48 @@ def _cell_row(learner: str, views: str, directories: list[Path], reports: list[d
             + f"{_fmt(np.mean(end_to_end) if end_to_end else None, '.2f')} |")
 
 
+_TABLE_ROW = re.compile(rf"^\| ({'|'.join(LEARNERS)}) \| ({'|'.join(VIEWS)}) \| (\d+)/\d+ \|",
+                        re.MULTILINE)
+
+
+class ReportLosesRunsError(RuntimeError):
+    """The report on disk holds finished runs that the run root does not."""
+
+
+def runs_in_report(report: Path) -> dict[tuple[str, str], int]:
+    """Finished runs per (learner, views) that a report already on disk counts."""
+    if not report.exists():
+        return {}
+    return {(learner, views): int(done)
+            for learner, views, done in _TABLE_ROW.findall(report.read_text())}
+
+
 def write_report(root: Path, out: Path, seeds: list[int], episodes: int, command: str,
-                 cells: list[tuple[str, str]]) -> None:
-    """docs/results.md (and its figures) from every finished cell."""
+                 cells: list[tuple[str, str]], overwrite: bool = False) -> None:
+    """docs/results.md (and its figures) from every finished cell.
+
+    Refuses (ReportLosesRunsError, nothing written) where the report on disk counts more
+    finished runs of a cell than ``root`` holds, as on a new machine without the runs
+    behind a committed report, unless ``overwrite``."""
     from graspq.learning.plots import plot_runs
 
-    rows, finished, evaluated = [], [], set()
+    finished_by_cell = {}
     for learner, views in cells:
         directories = [run_dir(root, learner, views, seed) for seed in seeds]
-        directories = [d for d in directories if (d / "final_eval.json").exists()]
+        finished_by_cell[learner, views] = [d for d in directories
+                                            if (d / "final_eval.json").exists()]
+    # A cell this invocation leaves out would lose its row: it counts as no runs.
+    kept = {cell: len(directories) for cell, directories in finished_by_cell.items()}
+    lost = [f"{learner}-{views}: {count} in the report, {kept.get((learner, views), 0)} here"
+            for (learner, views), count in runs_in_report(out).items()
+            if kept.get((learner, views), 0) < count]
+    if lost and not overwrite:
+        raise ReportLosesRunsError(
+            f"{out} not rewritten: it counts finished runs that {root} with these seeds and "
+            "cells lacks (" + "; ".join(lost) + "). Bring those runs back, write elsewhere "
+            "with --report, or pass --overwrite-report")
+    rows, finished, evaluated = [], [], set()
+    for (learner, views), directories in finished_by_cell.items():
         reports = [json.loads((d / "final_eval.json").read_text()) for d in directories]
         rows.append(_cell_row(learner, views, directories, reports, seeds, episodes))
         finished += directories
@@ -332,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from finished runs, train nothing")
+    parser.add_argument("--overwrite-report", action="store_true",
+                        help="write the report even where it would count fewer finished "
+                        "runs of a cell than the report on disk (refused otherwise)")
     args = parser.parse_args(argv)
     cells = []
     for cell in args.cells:
@@ -340,18 +377,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown cell {cell!r} (LEARNER-VIEWS, e.g. ddqn-multi)")
         cells.append((learner, views))
     command = "tools/reproduce_paper " + shlex.join(argv if argv is not None else sys.argv[1:])
+
+    def report() -> bool:
+        try:
+            write_report(args.root, args.report, args.seeds, args.episodes, command, cells,
+                         overwrite=args.overwrite_report)
+        except ReportLosesRunsError as exc:
+            print(exc, file=sys.stderr, flush=True)
+            return False
+        return True
+
     if not args.report_only:
         jobs = [(learner, views, seed) for seed in args.seeds for learner, views in cells]
         try:
-            failures = run_cells(jobs, args, lambda: write_report(
-                args.root, args.report, args.seeds, args.episodes, command, cells))
+            failures = run_cells(jobs, args, report)
         except KeyboardInterrupt:  # the trainings got the Ctrl-C too and checkpointed
             print("interrupted: the runs stopped with a checkpoint; run the same command "
                   "again to resume them", file=sys.stderr, flush=True)
             return 130
         if failures:
             return 1
-    write_report(args.root, args.report, args.seeds, args.episodes, command, cells)
+    if not report():
+        return 2
     print(f"wrote {args.report}")
     return 0
 
