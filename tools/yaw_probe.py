@@ -23,7 +23,10 @@ to turn shows Q(turn) above Q(close) and above the moves where the close fails. 
 table takes the turn towards a face, and the best move, from the same cubes instead and sets
 each one's Q against its one-step target r + gamma max Q' there: a turn valued further below
 its own target than the move is short of updates (exploration); a target as low as the
-turn's value says the turned states themselves are valued low.
+turn's value says the turned states themselves are valued low. A run trained with advantage
+learning has its correction in the target, - alpha (max Q(s) - Q(s, a)) of the same network
+at the cube's state: its fixed point holds every action below the best by 1 / (1 - alpha)
+times its gap, so without it a non-greedy action would look far below its target.
 
 With ``--close-value N ...`` it asks whether a Q-learner's close targets could teach that: the
 same network regresses the reward of closing (success, partial or miss, as the close's
@@ -249,8 +252,12 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
     greedy = q.argmax(1)
     best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
     lifted = np.array([step.outcome == "success" for step in closes])
-    turn_target = _one_step_targets(turns, q_turned, training.gamma)
-    move_target = _one_step_targets(moved, q_moved, training.gamma)
+    # Advantage learning's correction, as the trainer's target has it (0 where it is off).
+    alpha, value = training.advantage_learning, q.max(1)
+    turn_target = (_one_step_targets(turns, q_turned, training.gamma)
+                   - alpha * (value - q[rows, toward]))
+    move_target = (_one_step_targets(moved, q_moved, training.gamma)
+                   - alpha * (value - best_move))
     closes_after = q_turned.argmax(1) == int(Action.CLOSE)
     yaw_after = np.abs([step.yaw_to_turn_deg for step in turns])
     half_step = config.actions.yaw_step_deg / 2
@@ -260,11 +267,11 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
              "turn away | other | mean Q(close) | mean Q(turn towards) | mean Q(best move) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     look_ahead = [
-        f"one step on from the same cubes (gamma {training.gamma:g}): the turn towards a face "
-        "and the best move, each against its one-step target r + gamma max Q'",
-        "| yaw to turn | mean yaw to turn after the turn | Q(turn towards) | its r + gamma "
-        "max Q' | Q'(close) after it | greedy closes after it | Q(best move) | its r + gamma "
-        "max Q' |",
+        f"one step on from the same cubes (gamma {training.gamma:g}, advantage learning "
+        f"{training.advantage_learning:g}): the turn towards a face and the best move, each "
+        "against its one-step target r + gamma max Q' - alpha (max Q - Q)",
+        "| yaw to turn | mean yaw to turn after the turn | Q(turn towards) | its target | "
+        "Q'(close) after it | greedy closes after it | Q(best move) | its target |",
         "|---|---|---|---|---|---|---|---|"]
     for low, high in _bands(half_step):
         band = _in_band(yaw, low, high)

@@ -83,7 +83,8 @@ def test_policy_report_sets_the_turn_against_its_one_step_target(tmp_path, train
     policy = [line for line in lines[:split] if re.match(r"^\| \d", line)]
     look_ahead = [line for line in lines[split:] if re.match(r"^\| \d", line)]
     assert policy and len(policy) == len(look_ahead)
-    assert "(gamma 0.95)" in lines[split + 1]
+    # No advantage learning in this run: its targets are the plain r + gamma max Q'.
+    assert "(gamma 0.95, advantage learning 0)" in lines[split + 1]
     for mine, ahead in zip(policy, look_ahead, strict=True):
         cells = [cell.strip() for cell in mine.strip("|").split("|")]
         after = [cell.strip() for cell in ahead.strip("|").split("|")]
