@@ -57,7 +57,7 @@ from graspq.actions import MOVE_DIRECTIONS, TURNS, Action
 from graspq.config import apply_overrides, load_config
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
-from graspq.learning.settings import NetworkConfig
+from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.observation import MOTOR_KEY, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
@@ -222,9 +222,13 @@ def _band_mean(values: np.ndarray, rows: np.ndarray) -> str:
     return f"{values[rows].mean():.2f}" if rows.any() else "n/a"
 
 
-def _one_step_targets(steps: list[Step], q_after: np.ndarray, gamma: float) -> np.ndarray:
-    """Each step's reward plus the discounted best value where it led."""
-    return np.array([step.reward for step in steps]) + gamma * q_after.max(1)
+def _one_step_targets(steps: list[Step], q_after: np.ndarray, training: TrainingConfig,
+                      gap: np.ndarray) -> np.ndarray:
+    """Each step's reward plus the discounted best value where it led, less advantage
+    learning's correction as the trainer's target has it: alpha times ``gap``, the action's
+    distance below the best at the state it was taken in (no correction where alpha is 0)."""
+    return (np.array([step.reward for step in steps]) + training.gamma * q_after.max(1)
+            - training.advantage_learning * gap)
 
 
 def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[str]:
@@ -252,12 +256,8 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
     greedy = q.argmax(1)
     best_move = q[:, moves].max(1)  # the best x, y or z move (what "other" takes)
     lifted = np.array([step.outcome == "success" for step in closes])
-    # Advantage learning's correction, as the trainer's target has it (0 where it is off).
-    alpha, value = training.advantage_learning, q.max(1)
-    turn_target = (_one_step_targets(turns, q_turned, training.gamma)
-                   - alpha * (value - q[rows, toward]))
-    move_target = (_one_step_targets(moved, q_moved, training.gamma)
-                   - alpha * (value - best_move))
+    turn_target = _one_step_targets(turns, q_turned, training, q.max(1) - q[rows, toward])
+    move_target = _one_step_targets(moved, q_moved, training, q.max(1) - best_move)
     closes_after = q_turned.argmax(1) == int(Action.CLOSE)
     yaw_after = np.abs([step.yaw_to_turn_deg for step in turns])
     half_step = config.actions.yaw_step_deg / 2
