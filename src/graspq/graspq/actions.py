@@ -27,6 +27,46 @@ class Action(enum.IntEnum):
 NUM_ACTIONS = len(Action)
 TURNS = (Action.PLUS_YAW, Action.MINUS_YAW)
 
+# Turned closes (the env's ``actions.close_yaw_turns`` N > 0, a lever): outputs
+# NUM_ACTIONS.. of the network, in the order +1, -1, +2, -2, ... yaw steps, each a turn of that
+# many steps and then CLOSE, all in one step. The yaw to close at becomes one choice whose
+# reward the close itself returns, where a turn and then a close is a two-step credit.
+
+
+def action_count(close_yaw_turns: int) -> int:
+    """Network outputs for an action set with ``close_yaw_turns`` turned closes each way."""
+    if close_yaw_turns < 0:
+        raise ValueError(f"close_yaw_turns must be >= 0, got {close_yaw_turns}")
+    return NUM_ACTIONS + 2 * close_yaw_turns
+
+
+def close_turn_steps(action: int) -> int | None:
+    """Yaw steps a closing action turns before it closes (0 for CLOSE, +-k for a turned
+    close); None for a move."""
+    if action == Action.CLOSE:
+        return 0
+    if action < NUM_ACTIONS:
+        return None
+    index = action - NUM_ACTIONS
+    return (index // 2 + 1) * (1 if index % 2 == 0 else -1)
+
+
+def close_actions(num_actions: int) -> list[int]:
+    """Every action that closes the gripper, of an action set with ``num_actions`` outputs."""
+    return [int(Action.CLOSE), *range(NUM_ACTIONS, num_actions)]
+
+
+def action_name(action: int) -> str:
+    """``Action``'s name, or ``CLOSE_YAW+2`` for a close turned two yaw steps first."""
+    if action < NUM_ACTIONS:
+        return Action(action).name
+    return f"CLOSE_YAW{close_turn_steps(action):+d}"
+
+
+def as_action(action: int) -> int:
+    """``Action(action)`` for the paper's actions, the plain index for a turned close."""
+    return Action(action) if action < NUM_ACTIONS else int(action)
+
 # Unit direction of each move in the base frame: (dx, dy, dz, dyaw); CLOSE has none.
 MOVE_DIRECTIONS: dict[Action, tuple[float, float, float, float]] = {
     Action.PLUS_X: (1.0, 0.0, 0.0, 0.0),
@@ -47,14 +87,14 @@ GRID_STEP: dict[Action, tuple[int, ...]] = {
 }
 
 
-def greedy_action(q_values: np.ndarray, excluded: Collection[int] = ()) -> Action:
+def greedy_action(q_values: np.ndarray, excluded: Collection[int] = ()) -> int:
     """``argmax_a Q(a)`` over the actions not in ``excluded`` (never all of them: CLOSE is
-    never excluded by :class:`GreedyChooser`)."""
+    never excluded by :class:`GreedyChooser`), as :func:`as_action` gives it."""
     q = np.asarray(q_values, dtype=np.float64).reshape(-1)
     if excluded:
         q = q.copy()
         q[list(excluded)] = -np.inf
-    return Action(int(np.argmax(q)))
+    return as_action(int(np.argmax(q)))
 
 
 class GreedyChooser:
@@ -91,10 +131,11 @@ class GreedyChooser:
         return [move for move, step in GRID_STEP.items()
                 if _add(self._pose, step) in self._recent]
 
-    def choose(self, q_values: np.ndarray) -> Action:
-        """The action for these Q-values, remembered as made."""
+    def choose(self, q_values: np.ndarray) -> int:
+        """The action for these Q-values, remembered as made (an ``Action`` but for a turned
+        close)."""
         action = greedy_action(q_values, self.excluded())  # (none while the window is 0)
-        self._recent.append(self._pose)  # (a close is a step that stays put)
+        self._recent.append(self._pose)  # (a close, turned or not, is a step that stays put)
         self._pose = _add(self._pose, GRID_STEP.get(action, (0, 0, 0, 0)))
         return action
 
@@ -159,12 +200,22 @@ class EpisodeExploration:
         next, every time, and with a ``turn_streak`` above 1 the turn's length last, every
         time. Options at their off values draw nothing, so runs from before them replay
         exactly. A held streak step draws nothing.
+
+        With turned closes (``num_actions`` above the paper's nine) the random action is one
+        of the nine, and a random CLOSE takes any close's yaw, drawn right after it, every
+        time: random steps close as often as with the paper's set, rather than 2N + 1 times
+        in 9 + 2N.
         """
         if self.streak_steps_left > 0:
             self.streak_steps_left -= 1
             return self.streak_action
         explore = rng.random() < self.epsilon
-        random_action = int(rng.integers(num_actions))
+        random_action = int(rng.integers(min(num_actions, NUM_ACTIONS)))
+        if num_actions > NUM_ACTIONS:
+            closes = close_actions(num_actions)
+            random_close = closes[int(rng.integers(len(closes)))]
+            if random_action == Action.CLOSE:
+                random_action = random_close
         if self.max_random_streak > 1:
             length = int(rng.integers(1, self.max_random_streak + 1))
             if explore:

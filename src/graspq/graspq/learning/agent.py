@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from graspq.actions import TURNS, Action, EpisodeExploration
+from graspq.actions import TURNS, EpisodeExploration, close_actions
 from graspq.learning.model import GQNConfig, GQNInput, GraspQNetwork, preprocess
 from graspq.learning.pose import NO_POSE, POSE_TARGETS, pose_loss
 from graspq.learning.precision import autocast, resolve_precision
@@ -168,11 +168,14 @@ class QAgent:
         parts = {"td": loss}
         hindsight = torch.as_tensor(np.isfinite(batch.close_labels))
         if bool(hindsight.any()):
-            # A terminal target for Q(s, CLOSE): the close value the episode's success
-            # revealed (graspq.learning.hindsight), on the TD loss's scale.
-            close_q = q[hindsight, Action.CLOSE]
-            parts["hindsight"] = td_loss(close_q, torch.as_tensor(batch.close_labels)[hindsight],
-                                         cfg.loss)
+            # A terminal target for Q(s, CLOSE), and for every turned close (the object is
+            # not under the gripper at any yaw): the close value the episode's success
+            # revealed (graspq.learning.hindsight), on the TD loss's scale, each close
+            # counting as a label of its own (summed over the closes, mean over the rows).
+            close_q = q[hindsight][:, close_actions(q.shape[1])]
+            labels = torch.as_tensor(batch.close_labels)[hindsight]
+            parts["hindsight"] = close_q.shape[1] * td_loss(
+                close_q.reshape(-1), labels.repeat_interleave(close_q.shape[1]), cfg.loss)
             loss = loss + parts["hindsight"]
         if pose is not None:
             parts["pose"] = pose

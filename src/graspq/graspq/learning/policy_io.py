@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graspq.actions import action_count
 from graspq.config import ConfigError, from_mapping
 from graspq.learning.agent import QAgent
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
@@ -22,7 +23,8 @@ def load_agent(path: Path) -> tuple[QAgent, EnvConfig, TrainingConfig]:
         raise CheckpointError(f"{payload['path']}: saved config is not valid for this "
                               f"GraspQ version ({exc})") from exc
     camera = env_config.camera
-    agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
+    agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
+                                             action_count(env_config.actions.close_yaw_turns)),
                    camera.depth_near_m, camera.depth_far_m)
     try:
         agent.online.load_state_dict(payload["agent"]["online"])

@@ -48,7 +48,7 @@ import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -408,18 +408,19 @@ class ReplayBuffer:
             obs[WRIST_KEY] = self._wrist[slots]
         return obs
 
-    def holds_action(self, action: int) -> bool:
-        """Whether any stored transition took ``action``."""
-        return bool(np.any(self._valid & (self._action == action)))
+    def holds_action(self, action: int | Sequence[int]) -> bool:
+        """Whether any stored transition took ``action`` (or one of several)."""
+        return bool(np.any(self._valid & np.isin(self._action, action)))
 
     def sample(self, batch_size: int, rng: np.random.Generator, n_step: int = 1,
                gamma: float | None = None, priority_alpha: float = 0.0,
-               priority_beta: float = 1.0, only_action: int | None = None) -> ReplayBatch:
+               priority_beta: float = 1.0,
+               only_action: int | Sequence[int] | None = None) -> ReplayBatch:
         """Draw ``batch_size`` transitions with replacement: uniformly, or with
         ``priority_alpha`` > 0 in proportion to ``priority ** priority_alpha``, each with the
         importance weight ``(N * P) ** -priority_beta`` over the buffer's largest.
-        ``only_action``: draw among the transitions that took that action alone (see
-        :meth:`holds_action`).
+        ``only_action``: draw among the transitions that took that action (or one of
+        several) alone (see :meth:`holds_action`).
 
         With ``n_step`` > 1 (needs ``gamma``) each sample's reward is the discounted sum over
         up to ``n_step`` steps of its episode, stopping at the episode's end.
@@ -435,7 +436,8 @@ class ReplayBuffer:
         if not (0.0 <= priority_alpha <= 1.0 and 0.0 <= priority_beta <= 1.0):
             raise ValueError(f"priority_alpha and priority_beta must be in [0, 1], got "
                              f"{priority_alpha} and {priority_beta}")
-        held = self._valid if only_action is None else self._valid & (self._action == only_action)
+        held = (self._valid if only_action is None
+                else self._valid & np.isin(self._action, only_action))
         candidates = np.flatnonzero(held)
         if candidates.size == 0:
             raise ValueError(f"the replay buffer holds no transition with action {only_action}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from graspq.actions import EpisodeExploration
+from graspq.actions import NUM_ACTIONS, EpisodeExploration
 from graspq.config import ConfigError, param, section
 from graspq.learning.model import GQNConfig
 from graspq.learning.precision import PRECISIONS
@@ -37,9 +37,11 @@ class NetworkConfig:
                                     "pooled 8x8 features (an extension; see "
                                     "graspq/learning/model.py)")
 
-    def gqn(self, image_size: int, views: str) -> GQNConfig:
-        """The network shape for an image size and view mode."""
-        return GQNConfig(image_size=image_size, stream_channels=self.stream_channels,
+    def gqn(self, image_size: int, views: str, num_actions: int = NUM_ACTIONS) -> GQNConfig:
+        """The network shape for an image size, view mode and action count (see
+        :func:`graspq.actions.action_count`)."""
+        return GQNConfig(image_size=image_size, num_actions=num_actions,
+                         stream_channels=self.stream_channels,
                          joint_channels=self.joint_channels, fc_width=self.fc_width,
                          motor_width=self.motor_width, views=views,
                          batchnorm_momentum=self.batchnorm_momentum,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import graspq
-from graspq.actions import NUM_ACTIONS, Action, GreedyChooser
+from graspq.actions import GreedyChooser, action_count, action_name, close_actions
 from graspq.config import ConfigError, dump_yaml, to_mapping
 from graspq.learning.actor_pool import LOCAL, ActorPool
 from graspq.learning.actors import EpisodeTask, actor_epsilon
@@ -240,7 +240,8 @@ class Trainer:
         torch.manual_seed(training.seed)
         camera = env_config.camera
         self.env = BaxterGraspEnv(env_config)
-        self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views),
+        self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
+                                             action_count(env_config.actions.close_yaw_turns)),
                             camera.depth_near_m, camera.depth_far_m)
         self.guard = AgentGuard(self.agent)
         self.replay = None
@@ -455,9 +456,10 @@ class Trainer:
                  f"{time.perf_counter() - started:.0f} s ({cfg.demo_workers} process"
                  f"{'es' if cfg.demo_workers > 1 else ''})")
         if cfg.margin_balance > 0:
-            weights = self.agent.balance_labels(self.demos.label_counts(NUM_ACTIONS))
-            named = (f"{action.name} {weight:.2f}"
-                     for action, weight in zip(Action, weights, strict=True))
+            num_actions = self.agent.online.config.num_actions
+            weights = self.agent.balance_labels(self.demos.label_counts(num_actions))
+            named = (f"{action_name(action)} {weight:.2f}"
+                     for action, weight in enumerate(weights))
             self.log(f"margin loss weights (margin_balance {cfg.margin_balance:g}): "
                      + ", ".join(named))
 
@@ -504,10 +506,10 @@ class Trainer:
                                        cfg.gamma, priority.alpha,
                                        priority.beta(self.episode))
         extra = self._sample_demos(num_demos) if num_demos else None
-        if cfg.close_replay_rows and self.replay.holds_action(Action.CLOSE):
-            # A close ends its episode: its one-step reward is the whole target.
-            closes = self.replay.sample(cfg.close_replay_rows, self.rng,
-                                        only_action=Action.CLOSE)
+        closing = close_actions(self.agent.online.config.num_actions)
+        if cfg.close_replay_rows and self.replay.holds_action(closing):
+            # A close (turned or not) ends its episode: its one-step reward is the whole target.
+            closes = self.replay.sample(cfg.close_replay_rows, self.rng, only_action=closing)
             extra = closes if extra is None else concat_batches(extra, closes)
         loss = self.agent.update(batch, extra)
         if batch is not None and priority.alpha > 0:

@@ -162,6 +162,12 @@ def write_policy(network: GraspQNetwork, env_config: EnvConfig, training: Traini
                          f"camera.image_size {camera.image_size}")
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give a file name such as policy.onnx")
+    if network.config.num_actions != NUM_ACTIONS:
+        raise ValueError(
+            f"the network has {network.config.num_actions} actions (actions.close_yaw_turns "
+            f"{env_config.actions.close_yaw_turns}); a policy file carries the paper's "
+            f"{NUM_ACTIONS}, the only ones the servo runtime maps to the robot: turned closes "
+            "are a simulation lever")
     graph = policy_graph(network, camera.depth_near_m, camera.depth_far_m)
     names = meta.input_names(views)
     with _quiet_exporter(), torch.no_grad():

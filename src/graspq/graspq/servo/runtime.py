@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action, GreedyChooser
+from graspq.config import ConfigError
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, RewardConfig, RewardTerms, step_reward
 from graspq.servo.policies import Decision, Policy
@@ -247,6 +248,10 @@ class ServoRuntime:
                  warn: Callable[[str], None] | None = None,
                  on_step: Callable[[StepRecord], None] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
+        if env_config.actions.close_yaw_turns:
+            raise ConfigError("actions.close_yaw_turns",
+                              "turned closes are a simulation lever: the servo runtime maps "
+                              f"the paper's {NUM_ACTIONS} actions to the robot; set it to 0")
         self.env_config = env_config
         self.config = config if config is not None else ServoConfig()
         self._warn = warn if warn is not None else (lambda _line: None)

@@ -1,11 +1,14 @@
 """``GraspQ/BaxterGrasp-v0``: closed-loop grasping from cameras and motor state.
 
 Observation (the paper's I^o, I^w, M; see :mod:`graspq.observation`), nine discrete actions
-(:class:`graspq.actions.Action`), and the paper's rewards (:mod:`graspq.rewards`). A move
+(:class:`graspq.actions.Action`; with ``actions.close_yaw_turns`` N > 0, 2N turned closes after
+them), and the paper's rewards (:mod:`graspq.rewards`). A move
 goes through damped-least-squares IK with the gripper pointing down; one that cannot be
 executed (outside the workspace box or yaw range, joint limit, IK not converging) leaves the
 arm where it is. CLOSE closes the gripper (first descending to the table with
-``actions.close_mode: descend``), lifts, judges the grasp and ends the episode.
+``actions.close_mode: descend``), lifts, judges the grasp and ends the episode. A turned
+close first turns the gripper by its yaw steps (a turn it cannot make is a move that cannot be
+executed: the episode goes on), then closes as CLOSE does.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import gymnasium
 import mujoco
 import numpy as np
 
-from graspq.actions import MOVE_DIRECTIONS, NUM_ACTIONS, Action
+from graspq.actions import MOVE_DIRECTIONS, Action, action_count, as_action, close_turn_steps
 from graspq.drivers.trajectory import RAMP_FRACTION
 from graspq.observation import MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.rewards import Outcome, step_reward
@@ -89,7 +92,8 @@ class BaxterGraspEnv(gymnasium.Env):
         self._home_position = home_position(self.config)
         self._home_joints = home_joints(self.ik, self.config)
         self._start_joints: dict[float, np.ndarray] = {}  # other start heights' poses
-        self.action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
+        self.action_space = gymnasium.spaces.Discrete(
+            action_count(self.config.actions.close_yaw_turns))
         self.observation_space = self._make_observation_space()
         self._command: _Command | None = None
         self._object: ObjectSpec | None = None
@@ -179,13 +183,19 @@ class BaxterGraspEnv(gymnasium.Env):
         if self._command is None:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(int(action)):
-            raise ValueError(f"action must be an integer in [0, {NUM_ACTIONS}), got {action!r}")
-        action = Action(int(action))
+            raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got "
+                             f"{action!r}")
+        action = as_action(int(action))
         self._steps += 1
-        if action is Action.CLOSE:
+        turn = close_turn_steps(action)
+        if turn is None:
+            executed, outcome = self._move(action), Outcome.RUNNING
+        elif turn == 0:
             outcome, executed = self._close_and_judge(), True
         else:
-            executed, outcome = self._move(action), Outcome.RUNNING
+            # A turn of k steps takes k moves' time, as k turns would.
+            executed = self._servo_by((0.0, 0.0, 0.0, float(turn)), abs(turn) * self._substeps)
+            outcome = self._close_and_judge() if executed else Outcome.RUNNING
         truncated = outcome is Outcome.RUNNING and self._steps >= self.config.max_steps
         if truncated:
             outcome = Outcome.TIMEOUT
@@ -198,8 +208,14 @@ class BaxterGraspEnv(gymnasium.Env):
 
     def _move(self, action: Action) -> bool:
         """Servo one discrete step; False (and the arm left still) if it cannot be done."""
+        return self._servo_by(MOVE_DIRECTIONS[action], self._substeps)
+
+    def _servo_by(self, steps_xyz_yaw: tuple[float, float, float, float],
+                  physics_steps: int) -> bool:
+        """Servo by whole action steps in x, y, z and yaw over ``physics_steps``; False (and
+        the arm left still) if it cannot be done."""
         command = self._command
-        dx, dy, dz, dyaw = MOVE_DIRECTIONS[action]
+        dx, dy, dz, dyaw = steps_xyz_yaw
         step = self.config.actions.translation_step_m
         position = command.position + step * np.array([dx, dy, dz])
         yaw_offset = command.yaw_offset + dyaw * math.radians(self.config.actions.yaw_step_deg)
@@ -210,7 +226,7 @@ class BaxterGraspEnv(gymnasium.Env):
             return False
         start = self._command.joints
         self._command = _Command(position, yaw_offset, solution.joints)
-        self._servo_joints(start, solution.joints, self._substeps)
+        self._servo_joints(start, solution.joints, physics_steps)
         return True
 
     def _servo_joints(self, start: np.ndarray, goal: np.ndarray, steps: int) -> None:

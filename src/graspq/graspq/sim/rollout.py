@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from graspq.actions import action_name, close_turn_steps
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.oracle import OraclePolicy
 
@@ -38,6 +39,9 @@ class EpisodeRecord:
     outcome: str
     steps: int
     episode_return: float
+    closing_action: str | None = None
+    """The action that closed the gripper and ended the episode (``CLOSE``, or a turned close
+    such as ``CLOSE_YAW+2``); None for a time-out or where it was not recorded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +71,10 @@ class RolloutSummary:
             "mean_return": float(np.mean([r.episode_return for r in records]))
             if records else 0.0,
             "outcomes": dict(collections.Counter(r.outcome for r in records)),
+            # Which close ended each object's episodes (a turned close says at what yaw).
+            "closing_actions": {kind: dict(collections.Counter(
+                r.closing_action for r in by_kind[kind] if r.closing_action is not None))
+                for kind in sorted(by_kind)},
         }
 
 
@@ -99,13 +107,15 @@ def run_episodes(env: BaxterGraspEnv, policy: Policy, episodes: int, seed: int, 
             on_frame(env.render())
         total, done = 0.0, False
         while not done:
-            observation, reward, terminated, truncated, info = env.step(policy(observation))
+            action = int(policy(observation))
+            observation, reward, terminated, truncated, info = env.step(action)
             total += reward
             done = terminated or truncated
             if on_frame is not None:
                 on_frame(env.render())
+        closed = terminated and close_turn_steps(action) is not None
         record = EpisodeRecord(seed + index, info["object"], info["outcome"], info["steps"],
-                               total)
+                               total, action_name(action) if closed else None)
         records.append(record)
         if on_episode is not None:
             on_episode(record)

@@ -231,6 +231,12 @@ class ActionConfig:
         "where and at what yaw, not how far down)", choices=CLOSE_MODES)
     descend_speed_m_s: float = param(0.1, "fingertip speed of the descend close's descent",
                                      unit="m/s", gt=0.0, le=0.5)
+    close_yaw_turns: int = param(
+        0, "closes that turn first (a lever, simulation only): 2N more actions after the "
+        "paper's 9, each turning the gripper by +-1..N yaw steps (+1, -1, +2, -2, ...) within "
+        "one step and then closing as CLOSE does, so the yaw to close at is a one-step choice "
+        "(see graspq/actions.py); 0 = the paper's action set, the only one the ONNX export "
+        "and the servo runtime take", ge=0, le=6)
 
 
 @dataclasses.dataclass(frozen=True)
