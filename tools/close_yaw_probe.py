@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""At which yaw should a close close? Each close's lift rate on cubes under the gripper.
+
+Cubes lie within ``--offset-m`` of the start position at any yaw (tools/yaw_probe.py's draws:
+the same seeds give the same cubes). Each close of the action set (CLOSE and, with
+``actions.close_yaw_turns`` N, the turned closes of +-1..N yaw steps) is taken once on every
+cube from the start height. Per band of the yaw still to turn (by the nearest whole number of
+turn steps), the table gives each close's lift rate, the aimed close's (the one that turns the
+nearest whole number of steps towards a face) and the best close's per cube: the ceiling of a
+policy that reads the yaw from its images and picks the close to match.
+
+With ``--checkpoint RUN`` (a run trained with turned closes) it asks that policy too: on the
+same cubes, how often its greedy first action is a close, the aimed close, and how often the
+close it picks lifts the cube.
+
+Usage: MUJOCO_GL=egl .venv/bin/python tools/close_yaw_probe.py [--turns 3] [--states 300]
+       MUJOCO_GL=egl .venv/bin/python tools/close_yaw_probe.py --checkpoint RUN [--states 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graspq.actions import action_count, action_name, close_actions, close_turn_steps
+from graspq.config import apply_overrides, load_config
+from graspq.learning.policy_io import load_agent
+from graspq.sim.settings import EnvConfig
+
+_spec = importlib.util.spec_from_file_location("yaw_probe", Path(__file__).with_name(
+    "yaw_probe.py"))
+yaw_probe = importlib.util.module_from_spec(_spec)
+sys.modules["yaw_probe"] = yaw_probe
+_spec.loader.exec_module(yaw_probe)
+
+
+def steps_bands(yaw_step_deg: float, turns: int) -> list[tuple[int, float, float]]:
+    """(whole turn steps to a face, low, high) per band of |yaw to turn| up to 45 deg."""
+    bands, low = [], 0.0
+    for steps in range(turns + 1):
+        high = 45.0 if steps == turns else min(45.0, (steps + 0.5) * yaw_step_deg)
+        bands.append((steps, low, high))
+        low = high
+        if high >= 45.0:
+            break
+    return bands
+
+
+def aimed_close(yaw_deg: float, yaw_step_deg: float, turns: int) -> int:
+    """The close that turns the nearest whole number of steps towards a face (within N)."""
+    steps = int(np.clip(np.round(yaw_deg / yaw_step_deg), -turns, turns))
+    return next(action for action in close_actions(action_count(turns))
+                if close_turn_steps(action) == steps)
+
+
+def lift_table(config: EnvConfig, count: int, offset_m: float, seed: int
+               ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The cubes' first observations, yaws to turn (deg) and lifts (cubes x closes, bool)."""
+    closes = close_actions(action_count(config.actions.close_yaw_turns))
+    height = config.scene.start_height_above_table_m
+    lifted, obs, yaw = [], None, None
+    for action in closes:
+        obs, yaw, steps = yaw_probe.record(config, height, count, offset_m, seed,
+                                           follow=lambda _i, _yaw, a=action: a)
+        lifted.append([step.outcome == "success" for step in steps])
+    return obs, yaw, np.array(lifted).T
+
+
+def report(config: EnvConfig, count: int, offset_m: float, seed: int,
+           checkpoint: str | None = None) -> list[str]:
+    """Report lines: each close's lift rate by band, the aimed and best close's, and with a
+    checkpoint its policy's choice."""
+    turns = config.actions.close_yaw_turns
+    step = config.actions.yaw_step_deg
+    closes = close_actions(action_count(turns))
+    obs, yaw, lifted = lift_table(config, count, offset_m, seed)
+    aimed = np.array([closes.index(aimed_close(value, step, turns)) for value in yaw])
+    rows = np.arange(yaw.size)
+    greedy = None
+    if checkpoint is not None:
+        agent, _, _ = load_agent(Path(checkpoint))
+        q = np.stack([agent.q_values({key: value[i] for key, value in obs.items()})
+                      for i in rows])
+        greedy = q.argmax(1)
+    names = [action_name(action) for action in closes]
+    lines = [f"{count} cubes within {offset_m * 100:g} cm of the start position, any yaw, "
+             f"each closed once by every close from the start height; lift rates",
+             "| yaw to turn | cubes | " + " | ".join(names) + " | aimed close | best close |"
+             + (" policy closes | picks the aimed | its close lifts |" if checkpoint else ""),
+             "|---" * (len(names) + 4 + (3 if checkpoint else 0)) + "|"]
+    for steps, low, high in steps_bands(step, turns):
+        band = (np.abs(yaw) >= low) & ((np.abs(yaw) < high) | (high >= 45.0))
+        if not band.any():
+            continue
+        cells = [f"{lifted[band, column].mean():.0%}" for column in range(len(closes))]
+        line = (f"| {low:g}-{high:g} deg ({steps} step{'s' if steps != 1 else ''}) | "
+                f"{band.sum()} | " + " | ".join(cells)
+                + f" | {lifted[rows[band], aimed[band]].mean():.0%} | "
+                f"{lifted[band].any(axis=1).mean():.0%} |")
+        if greedy is not None:
+            picks = greedy[band]
+            is_close = np.isin(picks, closes)
+            picked_lifts = [lifted[i, closes.index(a)] for i, a in zip(rows[band], picks,
+                                                                       strict=True)
+                            if a in closes]
+            line += (f" {is_close.mean():.0%} | "
+                     f"{np.mean(picks == np.array(closes)[aimed[band]]):.0%} | "
+                     + (f"{np.mean(picked_lifts):.0%} |" if picked_lifts else "n/a |"))
+        lines.append(line)
+    everything = (f"all: aimed close {lifted[rows, aimed].mean():.1%}, best close "
+                  f"{lifted.any(axis=1).mean():.1%}, CLOSE {lifted[:, 0].mean():.1%}")
+    return lines + ["", everything]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-config", default="config/env_reward_only.yaml")
+    parser.add_argument("--turns", type=int, default=3,
+                        help="actions.close_yaw_turns without --checkpoint")
+    parser.add_argument("--states", type=int, default=300)
+    parser.add_argument("--offset-m", type=float, default=0.01,
+                        help="cubes lie within this of the start position in x and y")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="also ask this run's policy (its own scene)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.checkpoint:
+        config = load_agent(Path(args.checkpoint))[1]
+        if not config.actions.close_yaw_turns:
+            parser.error(f"{args.checkpoint} was trained without turned closes")
+    else:
+        config = apply_overrides(load_config(EnvConfig, args.env_config, "graspq_env"),
+                                 [f"actions.close_yaw_turns={args.turns}"])
+    print("\n".join(report(config, args.states, args.offset_m, args.seed, args.checkpoint)))
+
+
+if __name__ == "__main__":
+    main()
