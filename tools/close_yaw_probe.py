@@ -29,6 +29,8 @@ import torch
 
 from graspq.actions import action_count, action_name, close_actions, close_turn_steps
 from graspq.config import apply_overrides, load_config
+from graspq.learning.agent import QAgent
+from graspq.learning.checkpoint import CheckpointError
 from graspq.learning.policy_io import load_agent
 from graspq.sim.settings import EnvConfig
 
@@ -72,9 +74,9 @@ def lift_table(config: EnvConfig, count: int, offset_m: float, seed: int
 
 
 def report(config: EnvConfig, count: int, offset_m: float, seed: int,
-           checkpoint: str | None = None) -> list[str]:
+           agent: QAgent | None = None) -> list[str]:
     """Report lines: each close's lift rate by band, the aimed and best close's, and with a
-    checkpoint its policy's choice."""
+    trained ``agent`` its greedy choice."""
     turns = config.actions.close_yaw_turns
     step = config.actions.yaw_step_deg
     closes = close_actions(action_count(turns))
@@ -82,8 +84,7 @@ def report(config: EnvConfig, count: int, offset_m: float, seed: int,
     aimed = np.array([closes.index(aimed_close(value, step, turns)) for value in yaw])
     rows = np.arange(yaw.size)
     greedy = None
-    if checkpoint is not None:
-        agent, _, _ = load_agent(Path(checkpoint))
+    if agent is not None:
         q = np.stack([agent.q_values({key: value[i] for key, value in obs.items()})
                       for i in rows])
         greedy = q.argmax(1)
@@ -91,8 +92,8 @@ def report(config: EnvConfig, count: int, offset_m: float, seed: int,
     lines = [f"{count} cubes within {offset_m * 100:g} cm of the start position, any yaw, "
              f"each closed once by every close from the start height; lift rates",
              "| yaw to turn | cubes | " + " | ".join(names) + " | aimed close | best close |"
-             + (" policy closes | picks the aimed | its close lifts |" if checkpoint else ""),
-             "|---" * (len(names) + 4 + (3 if checkpoint else 0)) + "|"]
+             + (" policy closes | picks the aimed | its close lifts |" if agent else ""),
+             "|---" * (len(names) + 4 + (3 if agent else 0)) + "|"]
     for steps, low, high in steps_bands(step, turns):
         band = (np.abs(yaw) >= low) & ((np.abs(yaw) < high) | (high >= 45.0))
         if not band.any():
@@ -129,14 +130,19 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="also ask this run's policy (its own scene)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    agent = None
     if args.checkpoint:
-        config = load_agent(Path(args.checkpoint))[1]
+        # Loaded before the closes are simulated: a running training prunes its checkpoints.
+        try:
+            agent, config, _ = load_agent(Path(args.checkpoint))
+        except CheckpointError as exc:
+            parser.error(str(exc))
         if not config.actions.close_yaw_turns:
             parser.error(f"{args.checkpoint} was trained without turned closes")
     else:
         config = apply_overrides(load_config(EnvConfig, args.env_config, "graspq_env"),
                                  [f"actions.close_yaw_turns={args.turns}"])
-    print("\n".join(report(config, args.states, args.offset_m, args.seed, args.checkpoint)))
+    print("\n".join(report(config, args.states, args.offset_m, args.seed, agent)))
 
 
 if __name__ == "__main__":

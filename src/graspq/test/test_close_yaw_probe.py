@@ -82,3 +82,6 @@ def test_a_policy_with_turned_closes_is_asked_and_one_without_refused(tmp_path, 
     plain = train_run(tmp_path / "plain", TINY, TINY_ENV)
     done = _tool("--checkpoint", str(plain), "--states", "6")
     assert done.returncode == 2 and "trained without turned closes" in done.stderr
+    done = _tool("--checkpoint", str(tmp_path / "gone.pt"), "--states", "6")
+    assert done.returncode == 2 and "checkpoint file not found" in done.stderr
+    assert "Traceback" not in done.stderr
