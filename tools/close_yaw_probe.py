@@ -11,16 +11,21 @@ policy that reads the yaw from its images and picks the close to match.
 
 With ``--checkpoint RUN`` (a run trained with turned closes) it asks that policy too: on the
 same cubes, how often its greedy first action is a close, the aimed close, and how often the
-close it picks lifts the cube.
+close it picks lifts the cube. With ``--episodes N`` it also runs the policy's greedy cube
+episodes (the final evaluation's seeds, 2000000...) and, at the step that closes, gives the
+yaw still to turn before and after the close's own turn and the fingertip's horizontal offset
+from the cube, by outcome, and the lift rate by that residual yaw and by that offset.
 
 Usage: MUJOCO_GL=egl .venv/bin/python tools/close_yaw_probe.py [--turns 3] [--states 300]
        MUJOCO_GL=egl .venv/bin/python tools/close_yaw_probe.py --checkpoint RUN [--states 300]
+           [--episodes 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +37,11 @@ from graspq.config import apply_overrides, load_config
 from graspq.learning.agent import QAgent
 from graspq.learning.checkpoint import CheckpointError
 from graspq.learning.policy_io import load_agent
+from graspq.learning.reproduce import FINAL_EVAL_SEED
+from graspq.learning.settings import TrainingConfig
+from graspq.learning.trainer import GreedyPolicy
+from graspq.sim.env import BaxterGraspEnv
+from graspq.sim.oracle import OraclePolicy
 from graspq.sim.settings import EnvConfig
 
 _spec = importlib.util.spec_from_file_location("yaw_probe", Path(__file__).with_name(
@@ -118,6 +128,68 @@ def report(config: EnvConfig, count: int, offset_m: float, seed: int,
     return lines + ["", everything]
 
 
+def _wrap_cube(yaw_deg: float) -> float:
+    """A yaw to turn folded into (-45, 45] deg (a cube repeats every quarter turn)."""
+    return (yaw_deg + 45.0) % 90.0 - 45.0
+
+
+def at_the_close(agent: QAgent, config: EnvConfig, training: TrainingConfig, episodes: int,
+                 seed: int = FINAL_EVAL_SEED) -> list[str]:
+    """Report lines: the policy's greedy cube episodes, and the gripper at its closing step."""
+    env = BaxterGraspEnv(config)
+    oracle, policy = OraclePolicy(env), GreedyPolicy(agent, training.revisit_window)
+    step = config.actions.yaw_step_deg
+    outcomes, before, after, offsets = [], [], [], []
+    try:
+        for index in range(episodes):
+            obs, _ = env.reset(seed=seed + index, options={"object": "cube"})
+            policy.reset()
+            done, closing = False, None
+            while not done:
+                action = policy(obs)
+                turns = close_turn_steps(action)
+                if turns is not None:
+                    yaw = math.degrees(oracle.yaw_error())
+                    closing = (abs(yaw), abs(_wrap_cube(yaw - turns * step)), 100 * float(
+                        np.linalg.norm(env.fingertip_position()[:2] - env.object_position()[:2])))
+                obs, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+            outcomes.append(info["outcome"])
+            before.append(closing[0] if terminated else np.nan)
+            after.append(closing[1] if terminated else np.nan)
+            offsets.append(closing[2] if terminated else np.nan)
+    finally:
+        env.close()
+    outcome, before, after, offsets = (np.array(outcomes), np.array(before),
+                                       np.array(after), np.array(offsets))
+    lines = [f"{episodes} greedy cube episodes (seeds {seed}...), at the step that closes",
+             "| outcome | episodes | yaw to turn before the close (mean) | after its turn "
+             "(mean / median) | fingertip offset from the cube (mean / median) |",
+             "|---|---|---|---|---|"]
+    for kind in ("success", "partial", "miss", "timeout"):
+        rows = outcome == kind
+        if not rows.any():
+            continue
+        if kind == "timeout":
+            lines.append(f"| {kind} | {rows.sum()} | n/a | n/a | n/a |")
+            continue
+        lines.append(f"| {kind} | {rows.sum()} | {before[rows].mean():.1f} deg | "
+                     f"{after[rows].mean():.1f} / {np.median(after[rows]):.1f} deg | "
+                     f"{offsets[rows].mean():.2f} / {np.median(offsets[rows]):.2f} cm |")
+    closed = ~np.isnan(after)
+    lift = outcome == "success"
+    for name, values, edges, unit in (("yaw after the turn", after, (0, 7.5, 15, 30, 45), "deg"),
+                                      ("offset", offsets, (0, 0.5, 1, 1.5, 100), "cm")):
+        cells = []
+        for low, high in zip(edges, edges[1:], strict=False):
+            last = high == edges[-1]  # the last bin holds its upper edge
+            rows = closed & (values >= low) & ((values < high) | (last & (values <= high)))
+            rate = f"{lift[rows].mean():.0%}" if rows.any() else "n/a"
+            cells.append(f"{low:g}-{high:g} {unit}: {rows.sum()} closes, {rate} lift")
+        lines.append(f"by {name}: " + "; ".join(cells))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-config", default="config/env_reward_only.yaml")
@@ -128,13 +200,15 @@ def main() -> None:
                         help="cubes lie within this of the start position in x and y")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", help="also ask this run's policy (its own scene)")
+    parser.add_argument("--episodes", type=int, default=0,
+                        help="with --checkpoint: also this many greedy cube episodes")
     args = parser.parse_args()
     torch.set_num_threads(1)
     agent = None
     if args.checkpoint:
         # Loaded before the closes are simulated: a running training prunes its checkpoints.
         try:
-            agent, config, _ = load_agent(Path(args.checkpoint))
+            agent, config, training = load_agent(Path(args.checkpoint))
         except CheckpointError as exc:
             parser.error(str(exc))
         if not config.actions.close_yaw_turns:
@@ -143,6 +217,8 @@ def main() -> None:
         config = apply_overrides(load_config(EnvConfig, args.env_config, "graspq_env"),
                                  [f"actions.close_yaw_turns={args.turns}"])
     print("\n".join(report(config, args.states, args.offset_m, args.seed, agent)))
+    if agent is not None and args.episodes > 0:
+        print("\n" + "\n".join(at_the_close(agent, config, training, args.episodes)))
 
 
 if __name__ == "__main__":

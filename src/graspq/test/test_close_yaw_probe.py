@@ -79,6 +79,16 @@ def test_a_policy_with_turned_closes_is_asked_and_one_without_refused(tmp_path, 
     lines = done.stdout.strip().splitlines()
     assert _cells(lines[1])[-3:] == ["policy closes", "picks the aimed", "its close lifts"]
     assert "CLOSE_YAW-2" in lines[1]
+    done = _tool("--checkpoint", str(run), "--states", "3", "--episodes", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    start = lines.index("4 greedy cube episodes (seeds 2000000...), at the step that closes")
+    rows = [_cells(line) for line in lines[start + 3:] if line.startswith("| ")]
+    assert sum(int(row[1]) for row in rows) == 4
+    for row in rows:
+        if row[0] != "timeout":  # a closed episode's yaws fold into a cube's quarter turn
+            assert 0 <= float(row[3].split(" / ")[0]) <= 45
+    assert lines[-2].startswith("by yaw after the turn: ") and lines[-1].startswith("by offset: ")
     plain = train_run(tmp_path / "plain", TINY, TINY_ENV)
     done = _tool("--checkpoint", str(plain), "--states", "6")
     assert done.returncode == 2 and "trained without turned closes" in done.stderr
