@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from graspq.actions import action_count
 from graspq.learning.agent import QAgent
 from graspq.learning.demonstrations import OracleLabels, oracle_labels
 from graspq.learning.settings import TrainingConfig
@@ -72,8 +71,7 @@ class EpisodeWorker:
         self.training = training
         self.env = BaxterGraspEnv(env_config)
         camera = env_config.camera
-        self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
-                                             action_count(env_config.actions.close_yaw_turns)),
+        self.agent = QAgent(training, training.network_shape(env_config),
                             camera.depth_near_m, camera.depth_far_m)
         # The labels the learner's config asks for are read here, in the state the agent is
         # in, as the single-process trainer does (its teacher never acts).

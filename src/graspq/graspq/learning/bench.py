@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from graspq.actions import action_count
 from graspq.learning.agent import QAgent
 from graspq.learning.demo_workers import record_demonstrations
 from graspq.learning.precision import native_bf16_features, resolve_precision
@@ -52,8 +51,7 @@ def _filled_replay(env: BaxterGraspEnv, training: TrainingConfig, transitions: i
 def _updates_per_s(training: TrainingConfig, env_config: EnvConfig, replay: ReplayBuffer,
                    seconds: float, memory_format: torch.memory_format) -> float:
     camera = env_config.camera
-    agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
-                                             action_count(env_config.actions.close_yaw_turns)),
+    agent = QAgent(training, training.network_shape(env_config),
                    camera.depth_near_m, camera.depth_far_m, memory_format=memory_format)
     rng = np.random.default_rng(0)
     for _ in range(3):  # warm-up: allocator, oneDNN kernel selection
@@ -71,8 +69,7 @@ def _overlap_probe(training: TrainingConfig, env_config: EnvConfig, replay: Repl
     alone and then both at once (the updates in a second thread: torch and MuJoCo release the
     GIL), and the time per environment step with one update per step either way."""
     camera = env_config.camera
-    agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
-                                             action_count(env_config.actions.close_yaw_turns)),
+    agent = QAgent(training, training.network_shape(env_config),
                    camera.depth_near_m, camera.depth_far_m)
     env = BaxterGraspEnv(env_config)
     rng, actions = np.random.default_rng(0), np.random.default_rng(1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graspq.actions import action_count
 from graspq.config import ConfigError, from_mapping
 from graspq.learning.agent import QAgent
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
@@ -23,8 +22,7 @@ def load_agent(path: Path) -> tuple[QAgent, EnvConfig, TrainingConfig]:
         raise CheckpointError(f"{payload['path']}: saved config is not valid for this "
                               f"GraspQ version ({exc})") from exc
     camera = env_config.camera
-    agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
-                                             action_count(env_config.actions.close_yaw_turns)),
+    agent = QAgent(training, training.network_shape(env_config),
                    camera.depth_near_m, camera.depth_far_m)
     try:
         agent.online.load_state_dict(payload["agent"]["online"])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from graspq.actions import NUM_ACTIONS, EpisodeExploration
+from graspq.actions import NUM_ACTIONS, EpisodeExploration, action_count
 from graspq.config import ConfigError, param, section
 from graspq.learning.model import GQNConfig
 from graspq.learning.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from graspq.sim.settings import EnvConfig
 
 TRAINING_NODE_NAME = "graspq_training"
 LEARNERS = ("qlearning", "dqn", "ddqn")
@@ -273,6 +277,12 @@ class TrainingConfig:
                            "losses in float32), fp32, or auto (bf16 where the CPU runs it "
                            "natively, AMX or AVX512-BF16; fp32 elsewhere). Acting is float32 "
                            "(see graspq/learning/precision.py)", choices=PRECISIONS)
+
+    def network_shape(self, env_config: EnvConfig) -> GQNConfig:
+        """The network this config trains in a scene: its widths and views, the scene's image
+        size and action set (:func:`graspq.actions.action_count`)."""
+        return self.network.gqn(env_config.camera.image_size, self.views,
+                                action_count(env_config.actions.close_yaw_turns))
 
     def __post_init__(self) -> None:
         if self.learning_starts < self.batch_size:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import graspq
-from graspq.actions import GreedyChooser, action_count, action_name, close_actions
+from graspq.actions import GreedyChooser, action_name, close_actions
 from graspq.config import ConfigError, dump_yaml, to_mapping
 from graspq.learning.actor_pool import LOCAL, ActorPool
 from graspq.learning.actors import EpisodeTask, actor_epsilon
@@ -240,8 +240,7 @@ class Trainer:
         torch.manual_seed(training.seed)
         camera = env_config.camera
         self.env = BaxterGraspEnv(env_config)
-        self.agent = QAgent(training, training.network.gqn(camera.image_size, training.views,
-                                             action_count(env_config.actions.close_yaw_turns)),
+        self.agent = QAgent(training, training.network_shape(env_config),
                             camera.depth_near_m, camera.depth_far_m)
         self.guard = AgentGuard(self.agent)
         self.replay = None
