@@ -31,7 +31,7 @@ import math
 import numpy as np
 import torch
 
-from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser
+from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser, action_name, close_turn_steps
 from graspq.learning.demonstrations import TURNS
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
@@ -46,6 +46,11 @@ OPPOSITE_XY = {int(a): int(b) for a, b in ((Action.PLUS_X, Action.MINUS_X),
                                            (Action.MINUS_X, Action.PLUS_X),
                                            (Action.PLUS_Y, Action.MINUS_Y),
                                            (Action.MINUS_Y, Action.PLUS_Y))}
+
+
+def _closes(action: int) -> bool:
+    """CLOSE or a turned close (``actions.close_yaw_turns``): the action that ends a grasp."""
+    return close_turn_steps(action) is not None
 
 
 class _CheckedPolicy:
@@ -82,7 +87,7 @@ class _CheckedPolicy:
         action = int(self.chooser.choose(q))
         self.q_taken.append(float(q[action]))
         if action != int(np.argmax(q)):  # the rule overrode a move back to a recent pose
-            self.blocked[Action(action).name] += 1
+            self.blocked[action_name(action)] += 1
         wanted = int(self.oracle.act())
         self.pairs.append((wanted, action))
         if wanted in OPPOSITE_XY:
@@ -92,7 +97,7 @@ class _CheckedPolicy:
             self.start_yaw = yaw
         if wanted in TURNS:
             self.turns.append((yaw, wanted, action))
-        if action == Action.CLOSE:
+        if _closes(action):
             position, _ = self.env.fingertip_command
             offset = self.oracle.object_offset()
             self.close_error = (abs(math.degrees(self.oracle.yaw_error())),
@@ -144,7 +149,7 @@ def loop_axis(actions: list[int], length: int = 8) -> str:
     for period in (2, 4):
         cycle = tail[-period:]
         repeats = all(tail[i] == tail[i + period] for i in range(length - period))
-        if not repeats or Action.CLOSE in cycle:
+        if not repeats or any(_closes(a) for a in cycle):
             continue
         net = np.sum([MOVE_DIRECTIONS[Action(a)] for a in cycle], axis=0)
         if not net.any():  # back where it was, every ``period`` moves
@@ -221,7 +226,7 @@ def diagnose(checkpoint: str, episodes: int, seed: int,
         lines += ["| oracle action | states | policy agrees | policy's other choices |",
                   "|---|---|---|---|"]
         for wanted in Action:
-            taken = {Action(a).name: n for (w, a), n in agreement[kind].items() if w == wanted}
+            taken = {action_name(a): n for (w, a), n in agreement[kind].items() if w == wanted}
             total = sum(taken.values())
             if total:
                 others = sorted(((n, name) for name, n in taken.items() if name != wanted.name),
@@ -284,7 +289,7 @@ def _yaw_report(bands: list[tuple[float, float]], by_start: dict[str, collection
             other = sum(action != wanted and action in TURNS
                         for wanted, action in taken)
             down = sum(action == Action.MINUS_Z for _, action in taken)
-            close = sum(action == Action.CLOSE for _, action in taken)
+            close = sum(_closes(action) for _, action in taken)
             cells = [same, other, down, close, len(taken) - same - other - down - close]
             lines.append(f"| {label} | {len(taken)} | "
                          + " | ".join(f"{n / len(taken):.0%}" for n in cells) + " |")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from graspq.actions import Action
+from graspq.config import apply_overrides
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import CameraConfig, EnvConfig
 
@@ -103,6 +104,27 @@ def test_loop_axis_names_two_step_loops_and_short_cycles():
     assert tool.loop_axis([x, y, minus_x] * 3) == "no loop"  # repeats, but drifts along y
     assert tool.loop_axis([x, y, minus_x, z] * 2) == "no loop"  # drifts up and along y
     assert tool.loop_axis([x] * 8) == "no loop"  # going on is not a loop
+    # Turned closes (indices 9..) end an episode, like CLOSE: never part of a loop.
+    assert tool.loop_axis([x, 9] * 4) == "no loop"
+
+
+def test_a_policy_with_turned_closes_is_diagnosed_with_its_closes_named(tmp_path, train_run):
+    turned = apply_overrides(TINY_ENV, ["actions.close_yaw_turns=2"])
+    run = train_run(tmp_path / "run", TINY, turned)
+    done = subprocess.run([sys.executable, str(TOOL), "--checkpoint", str(run),
+                           "--episodes", "6", "--seed", "7"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    sections = re.split(r"^## ", done.stdout, flags=re.M)[1:]
+    assert [section.split("\n")[0] for section in sections] == ["cube", "sphere", "cylinder"]
+    # Every object's closed episodes have their closing errors in its table.
+    for section in sections:
+        outcomes = dict((name, int(n)) for name, n in
+                        re.findall(r"(\w+) (\d+)", re.search(r"^Outcomes: (.*)$", section,
+                                                             flags=re.M).group(1)))
+        closed = sum(n for name, n in outcomes.items() if name != "timeout")
+        rows = re.findall(r"^\| (success|partial|miss) \| (\d+) \|", section, flags=re.M)
+        assert sum(int(n) for _, n in rows) == closed
 
 
 def test_returns_to_go_discount_each_steps_future():
