@@ -55,6 +55,7 @@ import torch
 
 from graspq.actions import MOVE_DIRECTIONS, TURNS, Action
 from graspq.config import apply_overrides, load_config
+from graspq.learning.checkpoint import CheckpointError
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
 from graspq.learning.settings import NetworkConfig, TrainingConfig
@@ -321,7 +322,11 @@ def main() -> None:
                                           args.offset_m, args.seed)))
         return
     if args.checkpoint:
-        print("\n".join(ask_policy(args.checkpoint, args.states, args.offset_m, args.seed)))
+        try:
+            lines = ask_policy(args.checkpoint, args.states, args.offset_m, args.seed)
+        except CheckpointError as exc:
+            parser.error(str(exc))
+        print("\n".join(lines))
         return
     base = load_config(EnvConfig, args.env_config, "graspq_env")
     half_step = base.actions.yaw_step_deg / 2

@@ -51,6 +51,12 @@ def test_too_many_training_cubes_are_refused_by_name():
     assert done.returncode == 2 and "--close-value sizes must be at most 8" in done.stderr
 
 
+def test_a_missing_checkpoint_is_refused_by_name(tmp_path):
+    done = _tool("--checkpoint", str(tmp_path / "gone.pt"), "--states", "2")
+    assert done.returncode == 2 and "checkpoint file not found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def _load_tool():
     spec = importlib.util.spec_from_file_location("yaw_probe", TOOL)
     tool = importlib.util.module_from_spec(spec)
