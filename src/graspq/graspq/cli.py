@@ -212,18 +212,20 @@ def _write_text(text: str, out: Path | None) -> None:
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    from graspq.config import load_yaml_section
+    from graspq.config import ConfigFileError, load_yaml_section
 
     for kind, (cls, node, _) in _config_kinds().items():
         try:
             load_yaml_section(args.path, node)
+        except ConfigFileError:
+            raise  # missing or not YAML: no node section could help
         except ConfigError:
             continue
         load_config(cls, args.path, node)
         print(f"{args.path}: ok ({kind} config)")
         return 0
     nodes = ", ".join(node for _, node, _ in _config_kinds().values())
-    raise ConfigError(str(args.path), f"no known node section ({nodes})")
+    raise ConfigFileError(args.path, f"no known node section ({nodes})")
 
 
 def _cmd_urdf(args: argparse.Namespace) -> int:

@@ -32,6 +32,14 @@ class ConfigError(ValueError):
         self.key = key
 
 
+class ConfigFileError(ConfigError):
+    """A config file that cannot be read: missing, or not YAML. Names the file, not a key."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        ValueError.__init__(self, f"config file '{path}': {message}")
+        self.key = str(path)
+
+
 def param(
     default: Any,
     doc: str,
@@ -171,9 +179,9 @@ def load_yaml_section(path: str | Path, node_name: str) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
-        raise ConfigError(str(path), "file not found") from exc
+        raise ConfigFileError(path, "file not found") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML: {exc}") from exc
+        raise ConfigFileError(path, f"not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or node_name not in raw:
         raise ConfigError(node_name, f"missing top-level node section in {path}")
     body = raw[node_name]

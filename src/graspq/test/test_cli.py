@@ -68,8 +68,11 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path):
 
 
 def test_missing_config_file_and_bad_arguments_fail_cleanly(tmp_path):
-    result = _graspq("sim", "--config", str(tmp_path / "nope.yaml"))
-    assert result.returncode == 2 and "file not found" in result.stderr
+    missing = tmp_path / "nope.yaml"
+    result = _graspq("sim", "--config", str(missing))
+    assert result.returncode == 2 and f"config file '{missing}': file not found" in result.stderr
+    result = _graspq("config", "check", str(missing))  # not "no known node section"
+    assert result.returncode == 2 and f"config file '{missing}': file not found" in result.stderr
     result = _graspq("sim", "--episodes", "0")
     assert result.returncode == 2 and "--episodes" in result.stderr
     assert "Traceback" not in result.stderr
