@@ -78,6 +78,16 @@ def test_missing_config_file_and_bad_arguments_fail_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_eval_refuses_a_missing_or_corrupt_policy_file_by_name(tmp_path):
+    corrupt = tmp_path / "policy.onnx"
+    corrupt.write_bytes(b"not a protobuf")
+    for path, reason in ((corrupt, "not a loadable ONNX model"),
+                         (tmp_path / "gone.onnx", "policy file not found")):
+        result = _graspq("eval", "--policy", str(path), "--episodes", "1")
+        assert result.returncode == 2 and f"{path}: {reason}" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_bench_env_json():
     result = _graspq("bench", "env", "--seconds", "1", "--json")
     assert result.returncode == 0, result.stderr

@@ -150,8 +150,13 @@ def stored_env_config(path: str | Path) -> EnvConfig:
     from graspq.config import from_mapping
     from graspq.sim.settings import EnvConfig
 
-    props = {prop.key: prop.value
-             for prop in onnx.load(str(path), load_external_data=False).metadata_props}
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: policy file not found")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and onnx's own, for a corrupt file
+        raise ValueError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from exc
+    props = {prop.key: prop.value for prop in model.metadata_props}
     problems: list[str] = []
     mapping = _json(props, ENV_CONFIG_KEY, problems)
     if not isinstance(mapping, dict):
