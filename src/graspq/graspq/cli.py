@@ -66,9 +66,24 @@ def _training_config(args: argparse.Namespace) -> Any:
     return apply_overrides(config, assignments + list(getattr(args, "set", None) or []))
 
 
+def _run_files_for_resume(args: argparse.Namespace) -> None:
+    """``--resume --out RUN`` without ``--config`` / ``--env-config``: the run's own
+    training.yaml and env.yaml, so a resumed run needs no flags but the ones it changes
+    (``--episodes``, ``--set``), instead of being refused as differing from the defaults."""
+    if not args.resume or args.out is None:
+        return
+    for attribute, name in (("config", "training.yaml"), ("env_config", "env.yaml")):
+        stored = args.out / name
+        if getattr(args, attribute) is None and stored.is_file():
+            setattr(args, attribute, stored)
+            stderr.print(f"resume: {stored} (no --{attribute.replace('_', '-')} given)",
+                         markup=False, highlight=False, soft_wrap=True)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from graspq.learning.trainer import Trainer
 
+    _run_files_for_resume(args)
     training = _training_config(args)
     out = args.out or Path("runs") / f"{training.learner}-{training.views}-s{training.seed}"
     trainer = Trainer(training, _env_config(args.env_config), out, resume=args.resume,
@@ -341,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a training config value, e.g. --set n_step=3 "
                        "--set exploration.epsilon_end=0.1 (repeatable)")
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the last checkpoint of --out; without --config or "
+                       "--env-config, the run's own training.yaml and env.yaml")
     train.add_argument("--actors", type=int, default=1, metavar="N",
                        help="collect episodes with N Ray actors, each with its own scene, "
                        "feeding this process's learner (1: everything in this process, no Ray)")

@@ -452,9 +452,13 @@ def test_ctrl_c_checkpoints_and_exits_cleanly_then_resume_finishes(tmp_path, sig
     stopped_at = load_checkpoint(run)["episode"]
     assert 3 <= stopped_at < 400
     assert len(_rows(run / "train.csv")) == stopped_at  # nothing logged that was not saved
-    resumed = subprocess.run([*command, "--resume", "--episodes", str(stopped_at + 2)],
+    # Resumed with no config flags: the run's own training.yaml and env.yaml (TINY differs
+    # from the built-in defaults, which the checkpoint would refuse).
+    resumed = subprocess.run([sys.executable, "-m", "graspq.cli", "train", "--out", str(run),
+                              "--resume", "--episodes", str(stopped_at + 2)],
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"resume: {run / 'training.yaml'}" in resumed.stderr
     assert load_checkpoint(run)["episode"] == stopped_at + 2
 
 
