@@ -279,6 +279,16 @@ def test_existing_run_needs_resume_and_matching_config(tmp_path):
     assert resumed.episode == TINY.episodes and torch.get_num_threads() == 2
 
 
+def test_a_missing_replay_buffer_is_named_with_the_checkpoints_left(tmp_path):
+    config = dataclasses.replace(TINY, checkpoint_every=1)
+    _train(tmp_path / "run", config=config, stop_after=3)
+    folder = tmp_path / "run" / "checkpoints"
+    (folder / "ep000003.replay.npz").unlink()
+    with pytest.raises(CheckpointError, match=r"ep000003\.pt: its replay buffer "
+                       r"ep000003\.replay\.npz is missing.*: ep000002\.pt \("):
+        _train(tmp_path / "run", config=config, resume=True)
+
+
 def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     _train(tmp_path / "run", stop_after=2)
     path = tmp_path / "run" / "checkpoints" / "ep000002.pt"

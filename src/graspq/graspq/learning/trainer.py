@@ -313,7 +313,11 @@ class Trainer:
             replay_file = payload.get("replay_file")
             if replay_file is None:
                 raise CheckpointError(f"{payload['path']}: no replay buffer saved with it")
-            self.replay.load(Path(payload["path"]).parent / replay_file)
+            replay_path = Path(payload["path"]).parent / replay_file
+            if not replay_path.is_file():
+                raise CheckpointError(_missing_replay_message(Path(payload["path"]),
+                                                              replay_path))
+            self.replay.load(replay_path)
         self.rng.bit_generator.state = payload["policy_rng"]
         torch.set_rng_state(payload["torch_rng"])
         self.episode = int(payload["episode"])
@@ -765,3 +769,16 @@ class Trainer:
         if self._writer is not None:
             self._writer.close()
         self.env.close()
+
+
+def _missing_replay_message(checkpoint: Path, replay_path: Path) -> str:
+    """Why a run cannot continue exactly without its replay buffer, and what is left."""
+    earlier = sorted(path.name for path in checkpoint.parent.glob("ep*.pt")
+                     if path != checkpoint
+                     and path.with_name(path.name.replace(".pt", ".replay.npz")).is_file())
+    message = (f"{checkpoint}: its replay buffer {replay_path.name} is missing, so the run "
+               "cannot continue exactly")
+    if earlier:
+        message += (f"; earlier checkpoints with their buffers: {', '.join(earlier)} "
+                    f"(checkpoints/latest.json names the one to resume)")
+    return message
