@@ -17,6 +17,7 @@ import argparse
 import math
 
 from graspq.actions import Action
+from graspq.bad_input import refused_by_name
 from graspq.config import load_config
 from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import ENV_NODE_NAME, EnvConfig
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--max-mm", type=int, default=24)
     parser.add_argument("--step-mm", type=int, default=4)
     args = parser.parse_args()
-    config = load_config(EnvConfig, args.env_config, ENV_NODE_NAME)
+    with refused_by_name(parser):
+        config = load_config(EnvConfig, args.env_config, ENV_NODE_NAME)
     offsets = range(-args.max_mm, args.max_mm + 1, args.step_mm)
     env = BaxterGraspEnv(config)
     try:

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from graspq.actions import action_count, action_name, close_actions, close_turn_steps
+from graspq.bad_input import refused_by_name
 from graspq.config import apply_overrides, load_config
 from graspq.learning.agent import QAgent
-from graspq.learning.checkpoint import CheckpointError
 from graspq.learning.policy_io import load_agent
 from graspq.learning.reproduce import FINAL_EVAL_SEED
 from graspq.learning.settings import TrainingConfig
@@ -207,15 +207,14 @@ def main() -> None:
     agent = None
     if args.checkpoint:
         # Loaded before the closes are simulated: a running training prunes its checkpoints.
-        try:
+        with refused_by_name(parser):
             agent, config, training = load_agent(Path(args.checkpoint))
-        except CheckpointError as exc:
-            parser.error(str(exc))
         if not config.actions.close_yaw_turns:
             parser.error(f"{args.checkpoint} was trained without turned closes")
     else:
-        config = apply_overrides(load_config(EnvConfig, args.env_config, "graspq_env"),
-                                 [f"actions.close_yaw_turns={args.turns}"])
+        with refused_by_name(parser):
+            config = apply_overrides(load_config(EnvConfig, args.env_config, "graspq_env"),
+                                     [f"actions.close_yaw_turns={args.turns}"])
     print("\n".join(report(config, args.states, args.offset_m, args.seed, agent)))
     if agent is not None and args.episodes > 0:
         print("\n" + "\n".join(at_the_close(agent, config, training, args.episodes)))

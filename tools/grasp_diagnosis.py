@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from graspq.actions import MOVE_DIRECTIONS, Action, GreedyChooser, action_name, close_turn_steps
+from graspq.bad_input import refused_by_name
 from graspq.learning.demonstrations import TURNS
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
@@ -353,7 +354,9 @@ def main() -> None:
                         "checkpoint's revisit_window)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(diagnose(args.checkpoint, args.episodes, args.seed, args.revisit_window))
+    with refused_by_name(parser):
+        report = diagnose(args.checkpoint, args.episodes, args.seed, args.revisit_window)
+    print(report)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,8 @@ import numpy as np
 import torch
 
 from graspq.actions import MOVE_DIRECTIONS, TURNS, Action
+from graspq.bad_input import refused_by_name
 from graspq.config import apply_overrides, load_config
-from graspq.learning.checkpoint import CheckpointError
 from graspq.learning.model import GraspQNetwork, preprocess
 from graspq.learning.policy_io import load_agent
 from graspq.learning.settings import NetworkConfig, TrainingConfig
@@ -295,10 +295,20 @@ def ask_policy(checkpoint: str, count: int, offset_m: float, seed: int) -> list[
     return lines + [""] + look_ahead
 
 
+def _setting(text: str) -> tuple[float, float]:
+    """``FOVY_DEG:HEIGHT_M`` of ``--settings`` as two numbers, or argparse's error naming it."""
+    try:
+        fovy, height = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FOVY_DEG:HEIGHT_M") from None
+    return fovy, height
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-config", default="config/env_reward_only.yaml")
-    parser.add_argument("--settings", nargs="+", default=["70:0.15", "35:0.15", "70:0.06"],
+    parser.add_argument("--settings", nargs="+", type=_setting,
+                        default=[_setting(s) for s in ("70:0.15", "35:0.15", "70:0.06")],
                         metavar="FOVY_DEG:HEIGHT_M")
     parser.add_argument("--views", nargs="+", choices=("multi", "single"), default=["multi"])
     parser.add_argument("--states", type=int, default=2500)
@@ -317,18 +327,18 @@ def main() -> None:
         limit = int(_held_out(args.states)[0])
         if max(args.close_value) > limit:
             parser.error(f"--close-value sizes must be at most {limit} (80 % of --states)")
-        base = load_config(EnvConfig, args.env_config, "graspq_env")
+        with refused_by_name(parser):
+            base = load_config(EnvConfig, args.env_config, "graspq_env")
         print("\n".join(learn_close_value(base, args.states, args.close_value, args.updates,
                                           args.offset_m, args.seed)))
         return
     if args.checkpoint:
-        try:
+        with refused_by_name(parser):
             lines = ask_policy(args.checkpoint, args.states, args.offset_m, args.seed)
-        except CheckpointError as exc:
-            parser.error(str(exc))
         print("\n".join(lines))
         return
-    base = load_config(EnvConfig, args.env_config, "graspq_env")
+    with refused_by_name(parser):
+        base = load_config(EnvConfig, args.env_config, "graspq_env")
     half_step = base.actions.yaw_step_deg / 2
     print(f"{args.states} cubes per setting within {args.offset_m * 100:g} cm of the start "
           f"position, any yaw; {args.updates} updates of {_BATCH}; held out: the last "
@@ -337,8 +347,7 @@ def main() -> None:
     print("| wrist fovy | height above table | views | median yaw error | within "
           f"{half_step:g} deg | right decision | train s |")
     print("|---|---|---|---|---|---|---|")
-    for setting in args.settings:
-        fovy, height = (float(part) for part in setting.split(":"))
+    for fovy, height in args.settings:
         config = apply_overrides(base, [f"camera.wrist_fovy_deg={fovy:g}"])
         obs, yaw, _ = record(config, height, args.states, args.offset_m, args.seed)
         for views in args.views:
