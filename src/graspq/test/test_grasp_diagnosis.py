@@ -31,14 +31,21 @@ def _tool():
     return tool
 
 
-def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path, train_run):
-    run = train_run(tmp_path / "run", TINY, TINY_ENV)
+def _object_sections(run) -> list[str]:
+    """The report of six episodes from seed 7, split into its sections: one per training object,
+    in their order."""
     done = subprocess.run([sys.executable, str(TOOL), "--checkpoint", str(run),
                            "--episodes", "6", "--seed", "7"],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     sections = re.split(r"^## ", done.stdout, flags=re.M)[1:]
     assert [section.split("\n")[0] for section in sections] == ["cube", "sphere", "cylinder"]
+    return sections
+
+
+def test_report_gives_outcomes_agreement_and_closing_errors_per_object(tmp_path, train_run):
+    run = train_run(tmp_path / "run", TINY, TINY_ENV)
+    sections = _object_sections(run)
     for section in sections:
         outcomes = re.search(r"^Outcomes: (.*)$", section, flags=re.M).group(1)
         # Six episodes cycle the three objects: two each.
@@ -111,12 +118,7 @@ def test_loop_axis_names_two_step_loops_and_short_cycles():
 def test_a_policy_with_turned_closes_is_diagnosed_with_its_closes_named(tmp_path, train_run):
     turned = apply_overrides(TINY_ENV, ["actions.close_yaw_turns=2"])
     run = train_run(tmp_path / "run", TINY, turned)
-    done = subprocess.run([sys.executable, str(TOOL), "--checkpoint", str(run),
-                           "--episodes", "6", "--seed", "7"],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    sections = re.split(r"^## ", done.stdout, flags=re.M)[1:]
-    assert [section.split("\n")[0] for section in sections] == ["cube", "sphere", "cylinder"]
+    sections = _object_sections(run)
     # Every object's closed episodes have their closing errors in its table.
     for section in sections:
         outcomes = dict((name, int(n)) for name, n in
