@@ -41,7 +41,7 @@ from graspq.learning.reproduce import FINAL_EVAL_SEED
 from graspq.learning.settings import TrainingConfig
 from graspq.learning.trainer import GreedyPolicy
 from graspq.sim.env import BaxterGraspEnv
-from graspq.sim.oracle import OraclePolicy
+from graspq.sim.oracle import OraclePolicy, wrap_angle
 from graspq.sim.settings import EnvConfig
 
 _spec = importlib.util.spec_from_file_location("yaw_probe", Path(__file__).with_name(
@@ -128,11 +128,6 @@ def report(config: EnvConfig, count: int, offset_m: float, seed: int,
     return lines + ["", everything]
 
 
-def _wrap_cube(yaw_deg: float) -> float:
-    """A yaw to turn folded into (-45, 45] deg (a cube repeats every quarter turn)."""
-    return (yaw_deg + 45.0) % 90.0 - 45.0
-
-
 def at_the_close(agent: QAgent, config: EnvConfig, training: TrainingConfig, episodes: int,
                  seed: int = FINAL_EVAL_SEED) -> list[str]:
     """Report lines: the policy's greedy cube episodes, and the gripper at its closing step."""
@@ -150,7 +145,8 @@ def at_the_close(agent: QAgent, config: EnvConfig, training: TrainingConfig, epi
                 turns = close_turn_steps(action)
                 if turns is not None:
                     yaw = math.degrees(oracle.yaw_error())
-                    closing = (abs(yaw), abs(_wrap_cube(yaw - turns * step)), 100 * float(
+                    # The yaw left after the turn, folded: a cube repeats every quarter turn.
+                    closing = (abs(yaw), abs(wrap_angle(yaw - turns * step, 90.0)), 100 * float(
                         np.linalg.norm(env.fingertip_position()[:2] - env.object_position()[:2])))
                 obs, _, terminated, truncated, info = env.step(action)
                 done = terminated or truncated

@@ -25,7 +25,7 @@ from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.scene import SHAPES
 
 
-def _wrap(angle: float, period: float) -> float:
+def wrap_angle(angle: float, period: float) -> float:
     """``angle`` wrapped into [-period/2, period/2)."""
     return (angle + period / 2) % period - period / 2
 
@@ -56,7 +56,7 @@ class OraclePolicy:
         # The fingers close along the tool's y axis, at tool yaw - 90 deg: with the tool's yaw
         # at the object's, they close across the object's y extent (an elongated shape's
         # narrow side). Any tool yaw congruent to that modulo the period works.
-        return _wrap(object_yaw - tool_yaw, period)
+        return wrap_angle(object_yaw - tool_yaw, period)
 
     def object_offset(self) -> np.ndarray:
         """Object centre minus commanded fingertip position (m), (3,): where the object is
@@ -118,7 +118,7 @@ class OraclePolicy:
             return 0
         for turns in range(int(math.ceil(period / step)) + 2):
             # Turning the tool by +step lowers the yaw still to turn by step.
-            if abs(_wrap(error - direction * turns * step, period)) <= step / 2 + 1e-9:
+            if abs(wrap_angle(error - direction * turns * step, period)) <= step / 2 + 1e-9:
                 reachable = env.in_workspace(position, yaw_offset + direction * turns * step)
                 return turns if reachable else None
         raise AssertionError("one period of turns always aligns the fingers")
