@@ -55,6 +55,20 @@ def test_a_yaw_curriculum_widens_to_every_yaw_a_cube_shows_and_off_draws_as_befo
     assert "turned" not in off.describe()
 
 
+def test_start_over_object_widens_the_start_offset_and_leaves_the_spawn_whole():
+    curriculum = Curriculum(CurriculumConfig(stages=3, start_over_object=True, window=1),
+                            SCENE)
+    seen = []
+    while not curriculum.final:
+        options = curriculum.reset_options()
+        assert "spawn_half_xy_m" not in options  # objects anywhere in the scene's range
+        assert "of the object" in curriculum.describe()
+        seen.append(options["start_offset_half_xy_m"])
+        curriculum.record(True)
+    assert seen == pytest.approx([0.0, 0.03, 0.06])
+    assert curriculum.reset_options() == {}  # the full task starts over the centre
+
+
 def test_promotion_needs_the_success_rate_over_the_window():
     curriculum = Curriculum(CurriculumConfig(stages=2, window=4, promote_success=0.75), SCENE)
     for outcome in (True, False, True, False, True, False, True):  # 2 of the last 4

@@ -102,6 +102,40 @@ def test_reset_options_narrow_the_spawn_and_move_the_start(env):
         table + env.config.scene.start_height_above_table_m)
 
 
+def test_the_start_offset_option_starts_the_fingertip_over_the_object(env):
+    scene = env.config.scene
+    centre = np.array(_centre(env))
+    table = scene.table_top_z_m
+    offsets, starts = [], []
+    for seed in range(8):
+        env.reset(seed=seed, options={"start_offset_half_xy_m": 0.02,
+                                      "start_height_above_table_m": 0.1})
+        commanded = env.fingertip_command[0]
+        # The arm stands there, not only its command: the joints were solved for the pose.
+        np.testing.assert_allclose(env.fingertip_position(), commanded, atol=3e-3)
+        assert commanded[2] == pytest.approx(table + 0.1)
+        offsets.append(env.object_position()[:2] - commanded[:2])
+        starts.append(commanded[:2])
+    offsets = np.abs(np.array(offsets))
+    assert offsets.max() <= 0.02 + 3e-3  # settling may nudge the object a little
+    assert offsets.max() > 0.005  # offsets drawn, not zero
+    # The object spawns over the whole range, so the start moves about the workspace.
+    assert np.abs(np.array(starts) - centre).max() > 0.03
+    # Half width 0: right over the object; the object draws of a seed are as without it.
+    for seed in range(3):
+        env.reset(seed=seed)
+        plain = env.object_position()[:2]
+        env.reset(seed=seed, options={"start_offset_half_xy_m": 0.0})
+        np.testing.assert_allclose(env.object_position()[:2], plain, atol=1e-6)
+        np.testing.assert_allclose(env.fingertip_command[0][:2], plain, atol=3e-3)
+    # Far off, the start is kept inside the workspace and moves go on from it.
+    env.reset(seed=0, options={"object_pose": (centre[0] + 0.09, centre[1] - 0.09, 0.0),
+                               "start_offset_half_xy_m": 0.09})
+    start = env.fingertip_command[0]
+    assert env.in_workspace(start)
+    assert env.step(Action.MINUS_X)[4]["executed"]
+
+
 def test_the_yaw_option_turns_a_cube_no_further_than_asked_from_the_fingers(env):
     oracle = OraclePolicy(env)
     errors = {}
@@ -126,6 +160,8 @@ def test_the_yaw_option_turns_a_cube_no_further_than_asked_from_the_fingers(env)
     ({"spawn_half_xy_m": -0.01}, "spawn_half_xy_m"),
     ({"start_height_above_table_m": 0.9}, "start_height_above_table_m"),
     ({"start_height_above_table_m": 0.0}, "start_height_above_table_m"),
+    ({"start_offset_half_xy_m": -0.01}, "start_offset_half_xy_m"),
+    ({"start_offset_half_xy_m": 2.0}, "start_offset_half_xy_m"),
 ])
 def test_bad_reset_options_are_refused_by_name(env, options, match):
     with pytest.raises(ValueError, match=match):

@@ -11,6 +11,11 @@ towards the scene's own values, and the last stage is the full task. With
 gripper's start yaw, widening to 45 deg (every yaw a cube can show): a cube's faces must lie
 across the fingers, and the reward-only learner does not learn to turn when the cube is drawn
 at any yaw from the start (docs/results_reward_only.md). The curriculum moves on
+With ``start_over_object`` the stages narrow where the fingertip starts against the object
+instead: objects spawn over the whole range, the fingertip starts over the object, at most the
+stage's spawn half width away. Where objects start at the centre, the gripper's own position
+alone tells a single-view learner where the object is, and it never needs the overhead image;
+over the object, both move about the image from the first stage. The curriculum moves on
 once the success rate over the stage's last ``window`` training episodes reaches
 ``promote_success``. Only training episodes follow it: evaluations run the full task.
 """
@@ -80,7 +85,9 @@ class Curriculum:
         """The env's reset options for the next training episode ({} on the full task)."""
         if self.final:
             return {}
-        options = {"spawn_half_xy_m": self.spawn_half_xy_m(),
+        half_key = ("start_offset_half_xy_m" if self.config.start_over_object
+                    else "spawn_half_xy_m")
+        options = {half_key: self.spawn_half_xy_m(),
                    "start_height_above_table_m": self.start_height_above_table_m()}
         if self.turns_objects:
             options["object_yaw_half_deg"] = self.object_yaw_half_deg()
@@ -100,8 +107,10 @@ class Curriculum:
         return False
 
     def describe(self) -> str:
-        return (f"curriculum stage {self.stage}/{self.config.stages}: objects within "
-                f"{self.spawn_half_xy_m() * 100:.1f} cm of the centre, start "
+        where = ("the fingertip starts within {:.1f} cm of the object" if
+                 self.config.start_over_object else "objects within {:.1f} cm of the centre")
+        return (f"curriculum stage {self.stage}/{self.config.stages}: "
+                f"{where.format(self.spawn_half_xy_m() * 100)}, start "
                 f"{self.start_height_above_table_m() * 100:.1f} cm above the table"
                 + (f", objects turned at most {self.object_yaw_half_deg():.1f} deg"
                    if self.turns_objects else ""))

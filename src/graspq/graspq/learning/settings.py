@@ -121,6 +121,12 @@ class CurriculumConfig:
         "yaw (the fingers close across a cube's faces); each stage widens it evenly to 45 deg, "
         "where a cube, the same every quarter turn, shows every yaw; 45 = any yaw throughout",
         unit="deg", ge=0.0, le=45.0)
+    start_over_object: bool = param(
+        False, "the stages narrow where the gripper starts against the object, not where the "
+        "object spawns: objects spawn anywhere in the scene's range and the fingertip starts "
+        "over the object, at most the stage's spawn half width away in x and y (the last "
+        "stage, the full task, starts over the workspace centre as always), so that from the "
+        "first stage the object and the gripper appear all over the overhead view")
     promote_success: float = param(
         0.5, "success rate of the stage's last `window` training episodes that moves the "
         "curriculum to the next stage", gt=0.0, le=1.0)

@@ -51,7 +51,7 @@ from graspq.sim.viewer import camera_panel
 
 _RAMP_CHUNKS = 6  # the ramp is applied in this many increments
 _RESET_OPTIONS = {"object", "object_pose", "spawn_half_xy_m", "start_height_above_table_m",
-                  "object_yaw_half_deg"}
+                  "object_yaw_half_deg", "start_offset_half_xy_m"}
 
 
 @dataclasses.dataclass
@@ -71,7 +71,9 @@ class BaxterGraspEnv(gymnasium.Env):
     training curriculum's) ``{"spawn_half_xy_m": m}`` to narrow the spawn square and
     ``{"start_height_above_table_m": m}`` to start the fingertip at another height and
     ``{"object_yaw_half_deg": d}`` to turn the object at most ``d`` deg from the gripper's
-    start yaw (where the fingers close across a cube's faces).
+    start yaw (where the fingers close across a cube's faces), and
+    ``{"start_offset_half_xy_m": m}`` to start the fingertip over the object instead of over
+    the workspace centre, at most ``m`` away in x and in y (kept inside the workspace).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -139,11 +141,19 @@ class BaxterGraspEnv(gymnasium.Env):
         if yaw_half is not None and not 0.0 <= yaw_half <= 180.0:
             raise ValueError(f"reset option object_yaw_half_deg must lie in [0, 180] deg, "
                              f"got {yaw_half!r}")
+        start_offset_half = options.get("start_offset_half_xy_m")
+        if start_offset_half is not None and not 0.0 <= start_offset_half <= 1.0:
+            raise ValueError("reset option start_offset_half_xy_m must lie in [0, 1] m, got "
+                             f"{start_offset_half!r}")
         start_position, start_joints = self._start_pose(
             options.get("start_height_above_table_m"))
         yaw_range = None if yaw_half is None else (self._start_yaw, math.radians(yaw_half))
         self._object = draw_object(self.config, self.np_random, options.get("object"),
                                    options.get("object_pose"), spawn_half, yaw_range)
+        if start_offset_half is not None:
+            # Drawn after the object, so the object draws of a seed stay as without it.
+            start_position, start_joints = self._start_over_object(start_position,
+                                                                   start_offset_half)
         model, data = self.model, self.data
         shape_object(self.scene, data, self._object)
         mujoco.mj_resetData(model, data)
@@ -177,6 +187,23 @@ class BaxterGraspEnv(gymnasium.Env):
                                  "start pose is out of reach")
             self._start_joints[height] = solution.joints
         return position, self._start_joints[height]
+
+    def _start_over_object(self, start_position: np.ndarray, half_m: float
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """The start pose moved to within ``half_m`` (x and y) of the drawn object, at the
+        same height and yaw, clipped to the workspace: fingertip position (3,) and joints."""
+        scene = self.config.scene
+        centre = np.asarray(scene.workspace_center_xy_m)
+        wanted = (np.array([self._object.x, self._object.y])
+                  + self.np_random.uniform(-half_m, half_m, 2))
+        position = start_position.copy()
+        position[:2] = np.clip(wanted, centre - scene.workspace_half_xy_m,
+                               centre + scene.workspace_half_xy_m)
+        solution = self.ik.solve(HOME_SEED, position, self._start_yaw)
+        if not solution.converged:
+            raise ValueError(f"reset option start_offset_half_xy_m: the start pose over "
+                             f"{position.round(3).tolist()} is out of reach")
+        return position, solution.joints
 
     # ------------------------------------------------------------------------------- step
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
