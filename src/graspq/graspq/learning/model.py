@@ -38,6 +38,7 @@ from torch import nn
 
 from graspq.actions import NUM_ACTIONS
 from graspq.learning.fingertip import DEFAULT_UNIT_M, FINGERTIP_FEATURES, FingertipFeatures
+from graspq.learning.offset_channels import OFFSET_CHANNELS, OffsetChannels
 from graspq.observation import JOINT_NAMES, MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.settings import CameraConfig
 
@@ -82,6 +83,10 @@ class GQNConfig:
     spatial_keypoints: bool = False
     """Feed the head each stream's spatial-softmax keypoints (:class:`SpatialSoftmax`) beside
     the flattened joint features."""
+    fingertip_offset_channels: bool = False
+    """Give the overhead stream three more input channels: each pixel's point (from its depth)
+    less the fingertip position, in fingertip units (:mod:`graspq.learning.offset_channels`).
+    Needs ``fingertip_features``."""
     pose_outputs: int = 0
     """Outputs of the auxiliary pose head on the joined features (0 = no head; see
     :mod:`graspq.learning.pose`). Training only: :meth:`GraspQNetwork.forward` ignores it."""
@@ -102,10 +107,13 @@ class GQNConfig:
                 f"convolutions and a 2x2 max-pool per stream), got {self.image_size}")
         if self.views not in VIEWS:
             raise ValueError(f"GQNConfig.views must be one of {VIEWS}, got {self.views!r}")
-        for name in ("fingertip_features", "spatial_keypoints"):
+        for name in ("fingertip_features", "spatial_keypoints", "fingertip_offset_channels"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GQNConfig.{name} must be a bool, got "
                                  f"{getattr(self, name)!r}")
+        if self.fingertip_offset_channels and not self.fingertip_features:
+            raise ValueError("GQNConfig.fingertip_offset_channels needs fingertip_features "
+                             "(the fingertip position it sets each pixel against)")
         if not self.fingertip_unit_m > 0.0:
             raise ValueError("GQNConfig.fingertip_unit_m must be positive, got "
                              f"{self.fingertip_unit_m!r}")
@@ -188,7 +196,10 @@ class GraspQNetwork(nn.Module):
         self.config = config if config is not None else GQNConfig()
         cfg = self.config
         momentum = cfg.batchnorm_momentum
-        self.overhead_stream = _image_stream(4, cfg.stream_channels, momentum)
+        self.offset_channels = (OffsetChannels(cfg.image_size, cfg.fingertip_unit_m)
+                                if cfg.fingertip_offset_channels else None)
+        overhead_inputs = 4 + (OFFSET_CHANNELS if cfg.fingertip_offset_channels else 0)
+        self.overhead_stream = _image_stream(overhead_inputs, cfg.stream_channels, momentum)
         self.wrist_stream = (_image_stream(3, cfg.stream_channels, momentum)
                              if cfg.views == "multi" else None)
         self.joint = nn.Sequential(
@@ -249,6 +260,10 @@ class GraspQNetwork(nn.Module):
             raise ValueError(f"overhead must be (N, 4, {s}, {s}), got {tuple(overhead.shape)}")
         if motor.dim() != 2 or motor.shape[1] != MOTOR_SIZE:
             raise ValueError(f"motor must be (N, {MOTOR_SIZE}), got {tuple(motor.shape)}")
+        tip = (self.fingertip(motor[:, :len(JOINT_NAMES)]) if self.fingertip is not None
+               else None)
+        if self.offset_channels is not None:
+            overhead = torch.cat((overhead, self.offset_channels(overhead[:, 3:4], tip)), dim=1)
         features, keypoints = _run_stream(self.overhead_stream, self.overhead_keypoints,
                                           overhead)
         if self.wrist_stream is not None:
@@ -260,9 +275,8 @@ class GraspQNetwork(nn.Module):
                                                           self.wrist_keypoints, wrist)
             features = torch.cat((features, wrist_features), dim=1)
             keypoints += wrist_keypoints
-        if self.fingertip is not None:
-            joints = motor[:, :len(JOINT_NAMES)]
-            motor = torch.cat((motor, self.fingertip(joints)), dim=1)
+        if tip is not None:
+            motor = torch.cat((motor, tip), dim=1)
         return torch.cat((self.joint(features), self.motor_stream(motor), *keypoints), dim=1)
 
     def forward_with_pose(self, overhead: torch.Tensor, motor: torch.Tensor,

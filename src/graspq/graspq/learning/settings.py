@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from graspq.actions import NUM_ACTIONS, EpisodeExploration, action_count
 from graspq.config import ConfigError, param, section
 from graspq.learning.model import GQNConfig
+from graspq.learning.offset_channels import check_scene
 from graspq.learning.precision import PRECISIONS
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ class NetworkConfig:
                                     "its activation, a continuous position signal beside the "
                                     "pooled 8x8 features (an extension; see "
                                     "graspq/learning/model.py)")
+    fingertip_offset_channels: bool = param(
+        False, "give the overhead stream three more input channels: each pixel's point, from "
+        "its depth and the overhead camera's pose, less the fingertip position, in "
+        "fingertip_unit_m, so that a convolution finding the object reads its offset from the "
+        "fingertip there (an extension for single view; needs fingertip_features; see "
+        "graspq/learning/offset_channels.py)")
 
     def gqn(self, image_size: int, views: str, num_actions: int = NUM_ACTIONS) -> GQNConfig:
         """The network shape for an image size, view mode and action count (see
@@ -51,7 +58,8 @@ class NetworkConfig:
                          batchnorm_momentum=self.batchnorm_momentum,
                          fingertip_features=self.fingertip_features,
                          fingertip_unit_m=self.fingertip_unit_m,
-                         spatial_keypoints=self.spatial_keypoints)
+                         spatial_keypoints=self.spatial_keypoints,
+                         fingertip_offset_channels=self.fingertip_offset_channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,7 +294,10 @@ class TrainingConfig:
 
     def network_shape(self, env_config: EnvConfig) -> GQNConfig:
         """The network this config trains in a scene: its widths and views, the scene's image
-        size and action set (:func:`graspq.actions.action_count`)."""
+        size and action set (:func:`graspq.actions.action_count`). Refuses, naming the key,
+        a scene that offset channels were not computed for."""
+        if self.network.fingertip_offset_channels:
+            check_scene(env_config)
         return self.network.gqn(env_config.camera.image_size, self.views,
                                 action_count(env_config.actions.close_yaw_turns))
 
@@ -324,6 +335,9 @@ class TrainingConfig:
         if self.expert_labels and self.demo_margin <= 0:
             raise ConfigError("expert_labels", "the labels feed the margin loss: set "
                               "demo_margin > 0")
+        if self.network.fingertip_offset_channels and not self.network.fingertip_features:
+            raise ConfigError("network.fingertip_offset_channels", "sets each pixel against "
+                              "the fingertip position: set network.fingertip_features true")
 
 
 def evaluation_revisit_window(training: TrainingConfig, override: int | None) -> int:

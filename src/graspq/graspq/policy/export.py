@@ -168,6 +168,11 @@ def write_policy(network: GraspQNetwork, env_config: EnvConfig, training: Traini
             f"{env_config.actions.close_yaw_turns}); a policy file carries the paper's "
             f"{NUM_ACTIONS}, the only ones the servo runtime maps to the robot: turned closes "
             "are a simulation lever")
+    if network.config.fingertip_offset_channels:
+        raise ValueError("the network has fingertip offset channels "
+                         "(network.fingertip_offset_channels), computed for the simulated "
+                         "overhead camera's pose; a policy file does not carry a robot's "
+                         "calibrated one yet: offset channels are a simulation lever")
     graph = policy_graph(network, camera.depth_near_m, camera.depth_far_m)
     names = meta.input_names(views)
     with _quiet_exporter(), torch.no_grad():
