@@ -11,6 +11,7 @@ from typing import Any
 LEGACY_ENV_VALUES: dict[str, Any] = {"actions.close_mode": "in_place",
                                      "actions.descend_speed_m_s": 0.1,
                                      "actions.close_yaw_turns": 0,  # the paper's 9 actions
+                                     "objects.type_weights": [1.0],  # types drawn equally
                                      # held-out object types' sizes (issue #22, part 4): a
                                      # stored scene never drew them, so today's defaults
                                      "objects.box_narrow_side_m": [0.02, 0.026],

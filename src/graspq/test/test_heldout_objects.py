@@ -104,6 +104,25 @@ def test_an_unknown_type_is_refused_naming_the_known_ones():
     validate(ObjectConfig(types=ALL_OBJECT_TYPES), "objects.")  # every type is a choice
 
 
+def _kinds(weights, draws, seed=5):
+    config = dataclasses.replace(EnvConfig(), objects=dataclasses.replace(
+        EnvConfig().objects, type_weights=weights))
+    rng = np.random.default_rng(seed)
+    return [draw_object(config, rng).kind for _ in range(draws)]
+
+
+def test_type_weights_set_how_often_each_type_is_drawn():
+    # Equal weights, one or one per type, draw the very objects the default draws.
+    assert _kinds((1.0, 1.0, 1.0), 60) == _kinds((1.0,), 60) == _kinds((3.0,), 60)
+    kinds = _kinds((6.0, 1.0, 1.0), 2000)
+    assert kinds.count("cube") / 2000 == pytest.approx(0.75, abs=0.04)
+    assert kinds.count("sphere") / 2000 == pytest.approx(0.125, abs=0.03)
+    with pytest.raises(ConfigError, match="objects.type_weights"):
+        ObjectConfig(type_weights=(2.0, 1.0))
+    with pytest.raises(ConfigError, match="type_weights"):
+        validate(ObjectConfig(type_weights=(1.0, 0.0, 1.0)), "objects.")
+
+
 @pytest.mark.parametrize("kind", HELDOUT_OBJECT_TYPES)
 def test_placed_at_rest_on_the_table_with_the_right_lowest_point(env, kind):
     env.reset(seed=11, options={"object": kind})

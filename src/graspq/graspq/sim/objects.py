@@ -63,7 +63,11 @@ def draw_object(config: EnvConfig, rng: np.random.Generator, kind: str | None = 
     ``spawn_half_xy_m`` narrows the spawn square (default: the scene's) and ``yaw_range``
     (centre, half width; rad) the yaw (default: any)."""
     objects, scene = config.objects, config.scene
-    kind = kind if kind is not None else str(rng.choice(objects.types))
+    if kind is None:
+        weights = np.broadcast_to(objects.type_weights, len(objects.types))
+        # Equal weights draw as before the key existed, so a seed's episodes stay the same.
+        share = None if np.all(weights == weights[0]) else weights / weights.sum()
+        kind = str(rng.choice(objects.types, p=share))
     half_size = _draw_half_size(objects, kind, rng)
     mass = rng.uniform(*objects.mass_kg)
     friction = rng.uniform(*objects.friction)

@@ -137,6 +137,10 @@ class ObjectConfig:
 
     types: tuple[str, ...] = param(TRAINING_OBJECT_TYPES, "object types to draw from",
                                    choices=ALL_OBJECT_TYPES)
+    type_weights: tuple[float, ...] = param(
+        (1.0,), "how often each entry of types is drawn, relative to the others: one weight "
+        "per type, or a single value for all equally (a lever for the hard object; "
+        "evaluations cycle over the types in equal shares whatever the weights)", gt=0.0)
     cube_side_m: tuple[float, float] = param((0.025, 0.035), "cube edge range", unit="m",
                                              gt=0.005, le=0.045)
     sphere_diameter_m: tuple[float, float] = param((0.025, 0.035), "sphere diameter range",
@@ -203,6 +207,10 @@ class ObjectConfig:
         for field in dataclasses.fields(self):
             if field.name.endswith(("_m", "_kg")) or field.name == "friction":
                 _check_range(f"objects.{field.name}", getattr(self, field.name))
+        if len(self.type_weights) not in (1, len(self.types)):
+            raise ConfigError("objects.type_weights", f"needs one weight per type "
+                              f"({len(self.types)}: {list(self.types)}) or a single value, "
+                              f"got {list(self.type_weights)}")
         if self.box_long_side_m[0] < 1.5 * self.box_narrow_side_m[1]:
             raise ConfigError("objects.box_long_side_m", "lower bound must be at least 1.5x "
                               "box_narrow_side_m's upper bound (a box, not a cube)")
