@@ -11,8 +11,11 @@ outputs. On the held-out last 20 % it reports the median error per axis, how oft
 are read within half a move step, and how often the read picks the right move per axis (stay
 within half a step, else the step towards the object), against reading no offset at all.
 
+With ``--offset-channels`` each view is also probed with ``network.fingertip_offset_channels``
+(each overhead pixel's point less the fingertip position as three more input channels).
+
 Usage: MUJOCO_GL=egl .venv/bin/python tools/offset_probe.py [--views single multi]
-    [--states 3000] [--updates 3000] [--offset-m 0.04] [--seed 0]
+    [--states 3000] [--updates 3000] [--offset-m 0.04] [--seed 0] [--offset-channels]
 """
 
 from __future__ import annotations
@@ -64,10 +67,12 @@ def _moves(offset_cm: np.ndarray, half_step_cm: float) -> np.ndarray:
 
 
 def probe(obs: dict[str, np.ndarray], offsets: np.ndarray, views: str, updates: int,
-          seed: int, half_step_cm: float, config: EnvConfig) -> dict[str, float]:
+          seed: int, half_step_cm: float, config: EnvConfig, offset_channels: bool = False
+          ) -> dict[str, float]:
     """Train an offset regressor on the first 80 % of the states; held-out figures."""
     train = int(yaw_probe._held_out(len(offsets))[0])
-    read, seconds = yaw_probe._fit(obs, offsets, train, views, updates, seed, config)
+    read, seconds = yaw_probe._fit(obs, offsets, train, views, updates, seed, config,
+                                   offset_channels)
     truth = offsets[yaw_probe._held_out(len(offsets))]
     error = np.abs(read - truth)
     right = _moves(read, half_step_cm) == _moves(truth, half_step_cm)
@@ -90,6 +95,8 @@ def main() -> None:
     parser.add_argument("--offset-m", type=float, default=0.04,
                         help="the fingertip starts within this of the object in x and y")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--offset-channels", action="store_true",
+                        help="also each view with network.fingertip_offset_channels")
     args = parser.parse_args()
     if args.states < 10:
         parser.error("--states must be at least 10 (20 %% of them are held out)")
@@ -107,9 +114,13 @@ def main() -> None:
     print("| views | median error x / y | both within half a step | right move per axis | "
           "right move, both axes | offset unread (median) | train s |")
     print("|---|---|---|---|---|---|---|")
-    for views in args.views:
-        result = probe(obs, offsets, views, args.updates, args.seed, half_step_cm, config)
-        print(f"| {views} | {result['median_x_cm']:.2f} / {result['median_y_cm']:.2f} cm | "
+    variants = [(views, channels) for views in args.views
+                for channels in ((False, True) if args.offset_channels else (False,))]
+    for views, channels in variants:
+        result = probe(obs, offsets, views, args.updates, args.seed, half_step_cm, config,
+                       channels)
+        name = f"{views} + offset channels" if channels else views
+        print(f"| {name} | {result['median_x_cm']:.2f} / {result['median_y_cm']:.2f} cm | "
               f"{result['within_half_step']:.0%} | {result['right_move_per_axis']:.0%} | "
               f"{result['right_move_both']:.0%} | {result['unread_median_cm']:.2f} cm | "
               f"{result['train_seconds']:.0f} |", flush=True)

@@ -132,13 +132,15 @@ def _held_out(count: int) -> np.ndarray:
 
 
 def _fit(obs: dict[str, np.ndarray], target: np.ndarray, train: int, views: str,
-         updates: int, seed: int, config: EnvConfig) -> tuple[np.ndarray, float]:
-    """Train a fresh GQN (the recipe's widths) to regress ``target`` (N, K) on its first K
-    outputs from the first ``train`` states; its outputs on the held-out last 20 % and the
-    training time."""
+         updates: int, seed: int, config: EnvConfig, offset_channels: bool = False
+         ) -> tuple[np.ndarray, float]:
+    """Train a fresh GQN (the recipe's widths; with ``offset_channels``, the
+    ``network.fingertip_offset_channels`` extension too) to regress ``target`` (N, K) on its
+    first K outputs from the first ``train`` states; its outputs on the held-out last 20 % and
+    the training time."""
     torch.manual_seed(seed)
     widths = NetworkConfig(stream_channels=16, joint_channels=32, fc_width=128,
-                           fingertip_features=True)
+                           fingertip_features=True, fingertip_offset_channels=offset_channels)
     net = GraspQNetwork(widths.gqn(config.camera.image_size, views))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
     near, far = config.camera.depth_near_m, config.camera.depth_far_m

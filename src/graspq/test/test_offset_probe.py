@@ -46,11 +46,13 @@ def test_moves_stay_within_half_a_step_else_step_towards_the_object():
                                   [[0, -1], [-1, 0]])
 
 
-def test_the_table_has_one_row_per_view():
-    done = _tool("--states", "10", "--updates", "2", "--env-config", "config/env.yaml")
+def test_the_table_has_one_row_per_view_and_variant():
+    done = _tool("--states", "10", "--updates", "2", "--env-config", "config/env.yaml",
+                 "--offset-channels")
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| single", "| multi"))]
-    assert [row.split("|")[1].strip() for row in rows] == ["single", "multi"]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "single", "single + offset channels", "multi", "multi + offset channels"]
     assert "held out: the last 20%" in done.stdout
 
 
