@@ -10,7 +10,7 @@ towards the scene's own values, and the last stage is the full task. With
 ``first_object_yaw_half_deg`` below 45, objects also start turned at most that far from the
 gripper's start yaw, widening to 45 deg (every yaw a cube can show): a cube's faces must lie
 across the fingers, and the reward-only learner does not learn to turn when the cube is drawn
-at any yaw from the start (docs/results_reward_only.md). The curriculum moves on
+at any yaw from the start (docs/results_reward_only.md).
 With ``start_over_object`` the stages narrow where the fingertip starts against the object
 instead: objects spawn over the whole range, the fingertip starts over the object, at most the
 stage's spawn half width away. Where objects start at the centre, the gripper's own position

@@ -72,13 +72,12 @@ class OffsetChannels(nn.Module):
     """Normalised overhead depth (N, 1, S, S) and fingertip features (N, 5) -> each pixel's
     point less the fingertip position (N, 3, S, S) in fingertip units."""
 
-    def __init__(self, image_size: int, unit_m: float, reference_m: np.ndarray | None = None
-                 ) -> None:
+    def __init__(self, image_size: int, unit_m: float) -> None:
         super().__init__()
         camera, scene = CameraConfig(), SceneConfig()
         position, rays = overhead_rays(camera, scene, image_size)
-        reference = (scene.workspace_center_on_table_m if reference_m is None
-                     else np.asarray(reference_m))
+        # FingertipFeatures' default reference point, which the fingertip features are from.
+        reference = scene.workspace_center_on_table_m
 
         def constant(name: str, value: np.ndarray) -> None:
             # Derived from the default scene, not learnt: rebuilt, not loaded.
