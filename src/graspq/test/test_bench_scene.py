@@ -1,7 +1,6 @@
 """tools/bench_scene.py: the scene against a baseline commit in one run. Structure only: no
 test here depends on how fast the machine is."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from .tool_module import load_tool
+
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "bench_scene.py"
 PHASES = ("physics_ms", "ik_ms", "render_ms", "other_ms")
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("bench_scene", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool(TOOL)
 
 
 def _run(*args):

@@ -1,7 +1,6 @@
 """tools/close_yaw_probe.py on a few real cubes: its bands, its aim and its table (the figures
 need hundreds of cubes; docs/results_reward_only.md)."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from graspq.actions import Action
 from graspq.config import apply_overrides
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import EnvConfig
+
+from .tool_module import load_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "close_yaw_probe.py"
@@ -37,10 +38,7 @@ def _cells(line: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("close_yaw_probe", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def test_bands_follow_the_whole_turn_steps_up_to_45_deg(tool):

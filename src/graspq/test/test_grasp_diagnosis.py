@@ -1,7 +1,6 @@
 """tools/grasp_diagnosis.py: a real checkpoint, a real subprocess, a report per object."""
 
 import dataclasses
-import importlib.util
 import re
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from graspq.config import apply_overrides
 from graspq.learning.settings import ExplorationConfig, NetworkConfig, TrainingConfig
 from graspq.sim.settings import CameraConfig, EnvConfig
 
+from .tool_module import load_tool
+
 TOOL = Path(__file__).resolve().parents[3] / "tools" / "grasp_diagnosis.py"
 TINY_ENV = dataclasses.replace(EnvConfig(), camera=CameraConfig(image_size=32), max_steps=12)
 TINY = TrainingConfig(
@@ -25,10 +26,7 @@ TINY = TrainingConfig(
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("grasp_diagnosis", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool(TOOL)
 
 
 def _object_sections(run) -> list[str]:

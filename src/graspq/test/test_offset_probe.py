@@ -2,7 +2,6 @@
 (the figures need thousands of scenes; docs/results_reward_only.md)."""
 
 import dataclasses
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import numpy as np
 
 from graspq.observation import OVERHEAD_KEY
 from graspq.sim.settings import EnvConfig
+
+from .tool_module import load_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "offset_probe.py"
@@ -24,10 +25,7 @@ def _tool(*args: str) -> subprocess.CompletedProcess:
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("offset_probe", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def test_recorded_offsets_lie_within_the_half_width_and_vary():

@@ -2,7 +2,6 @@
 (those need thousands of cubes; docs/results_reward_only.md)."""
 
 import dataclasses
-import importlib.util
 import os
 import re
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from graspq.sim.settings import CameraConfig, EnvConfig
 
 from .test_grasp_diagnosis import TINY, TINY_ENV
+from .tool_module import load_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "yaw_probe.py"
@@ -58,10 +58,7 @@ def test_a_missing_checkpoint_is_refused_by_name(tmp_path):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("yaw_probe", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool(TOOL)
 
 
 def test_the_turn_towards_a_face_lessens_the_yaw_still_to_turn():
