@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from graspq.config import ConfigError
-from graspq.sim.cameras import camera_intrinsics
+from graspq.sim.cameras import MUJOCO_TO_OPTICAL, camera_intrinsics
+from graspq.sim.scene import look_at_rotation, overhead_camera_position
 from graspq.sim.settings import CameraConfig, EnvConfig, SceneConfig
 
 OFFSET_CHANNELS = 3
@@ -37,15 +38,10 @@ def overhead_rays(camera: CameraConfig, scene: SceneConfig, image_size: int
     """The overhead camera's position (3,) m and, per pixel, the base-frame vector (3, S, S)
     that a z-depth (metres along the optical axis) scales to the pixel's point:
     ``point = position + depth * ray``. Rows run top-down, as the rendered images do."""
-    target = scene.workspace_center_on_table_m
-    position = target + [camera.overhead_offset_x_m, 0.0, camera.overhead_height_above_table_m]
-    # The camera's axes as graspq.sim.scene.look_at_quat sets them, in the ROS optical frame
-    # (x right, y down, z forward) of graspq.sim.cameras.MUJOCO_TO_OPTICAL.
-    forward = (target - position) / np.linalg.norm(target - position)
-    right = np.cross(forward, [-1.0, 0.0, 0.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
-    optical = np.column_stack([right, -up, forward])
+    position = overhead_camera_position(scene, camera)
+    # The scene's camera axes, turned into the ROS optical frame (x right, y down, z forward).
+    optical = (look_at_rotation(position, scene.workspace_center_on_table_m)
+               @ MUJOCO_TO_OPTICAL)
     fx, fy, cx, cy = camera_intrinsics(camera.overhead_fovy_deg, image_size)
     rows, cols = np.meshgrid(np.arange(image_size), np.arange(image_size), indexing="ij")
     direction = np.stack([(cols - cx) / fx, (rows - cy) / fy, np.ones_like(rows, float)])

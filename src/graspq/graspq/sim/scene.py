@@ -13,7 +13,13 @@ import mujoco
 import numpy as np
 
 from graspq.observation import JOINT_NAMES
-from graspq.sim.settings import ALL_OBJECT_TYPES, TRAINING_OBJECT_TYPES, EnvConfig
+from graspq.sim.settings import (
+    ALL_OBJECT_TYPES,
+    TRAINING_OBJECT_TYPES,
+    CameraConfig,
+    EnvConfig,
+    SceneConfig,
+)
 
 SCENE_FILE = "grasp_scene.xml"
 ARM_JOINTS = tuple(f"right_{name}" for name in JOINT_NAMES)
@@ -131,8 +137,9 @@ def gripper_opening(finger_joints_m: np.ndarray) -> float:
     return CLOSED_GAP_M + float(np.sum(finger_joints_m))
 
 
-def look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Quaternion of a MuJoCo camera at ``position`` looking at ``target``.
+def look_at_rotation(position: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotation (3, 3) of a MuJoCo camera at ``position`` looking at ``target``: its x (image
+    right), y (image up) and z axes as columns in the base frame.
 
     MuJoCo cameras look along their -z axis with +y up in the image; the image's up is chosen
     as the direction towards +x of the base frame, seen from the camera.
@@ -143,10 +150,22 @@ def look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
         right = np.array([0.0, -1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, forward)
-    rotation = np.column_stack([right, up, -forward])
+    return np.column_stack([right, up, -forward])
+
+
+def look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Quaternion of a MuJoCo camera at ``position`` looking at ``target``
+    (:func:`look_at_rotation`)."""
     quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, rotation.ravel())
+    mujoco.mju_mat2Quat(quat, look_at_rotation(position, target).ravel())
     return quat
+
+
+def overhead_camera_position(scene: SceneConfig, camera: CameraConfig) -> np.ndarray:
+    """Where the overhead camera stands (3,) m; it looks at the workspace centre on the
+    table (``scene.workspace_center_on_table_m``)."""
+    return scene.workspace_center_on_table_m + [camera.overhead_offset_x_m, 0.0,
+                                                camera.overhead_height_above_table_m]
 
 
 def build_spec(config: EnvConfig) -> mujoco.MjSpec:
@@ -164,10 +183,9 @@ def build_spec(config: EnvConfig) -> mujoco.MjSpec:
     table_geom.size = [*scene.table_half_size_xy_m, thickness]
 
     overhead = spec.camera(OVERHEAD_CAMERA)
-    target = scene.workspace_center_on_table_m
-    position = target + [camera.overhead_offset_x_m, 0.0, camera.overhead_height_above_table_m]
+    position = overhead_camera_position(scene, camera)
     overhead.pos = position
-    overhead.quat = look_at_quat(position, target)
+    overhead.quat = look_at_quat(position, scene.workspace_center_on_table_m)
     overhead.fovy = camera.overhead_fovy_deg
     spec.camera(WRIST_CAMERA).fovy = camera.wrist_fovy_deg
 
