@@ -11,17 +11,20 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from graspq.actions import Action
-from graspq.config import ConfigError
+from graspq.config import ConfigError, load_config, to_mapping
 from graspq.learning.agent import QAgent
 from graspq.learning.checkpoint import CheckpointError, load_checkpoint
 from graspq.learning.policy_io import load_agent
 from graspq.learning.pose import decode_pose, pose_target
 from graspq.learning.replay import NO_EXPERT, ReplayBuffer
 from graspq.learning.settings import (
+    TRAINING_NODE_NAME,
     ExplorationConfig,
+    LearningRateDecayConfig,
     NetworkConfig,
     PrioritizedReplayConfig,
     TrainingConfig,
@@ -73,12 +76,15 @@ def _assert_same_weights(expected: torch.nn.Module, actual: torch.nn.Module) -> 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, precision,
                                                               priority_alpha, streak,
                                                               close_rows, advantage):
-    # The third case also turns instead of half its greedy closes (extra draws to replay).
+    # The third case also turns instead of half its greedy closes (extra draws to replay),
+    # and its learning rate falls across the split (episodes 1 to 3).
     exploration = dataclasses.replace(TINY.exploration, max_random_streak=streak,
                                       turn_instead_of_close=advantage)
+    decay = LearningRateDecayConfig(final_fraction=1.0 - advantage, start_episode=1, episodes=2)
     config = dataclasses.replace(TINY, precision=precision, exploration=exploration,
                                  prioritized_replay=PrioritizedReplayConfig(priority_alpha),
-                                 close_replay_rows=close_rows, advantage_learning=advantage)
+                                 close_replay_rows=close_rows, advantage_learning=advantage,
+                                 learning_rate_decay=decay)
     straight = _train(tmp_path / "straight", config)
     _train(tmp_path / "split", config, stop_after=2)
     resumed = _train(tmp_path / "split", config, resume=True)
@@ -302,6 +308,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
     del payload["training_config"]["network"]["fingertip_features"]
     del payload["training_config"]["network"]["fingertip_unit_m"]
     del payload["training_config"]["network"]["spatial_keypoints"]
+    del payload["training_config"]["learning_rate_decay"]
     torch.save(payload, path)
     agent, _, training = load_agent(path)
     # The values those runs were trained with: torch's momentum, the options off.
@@ -317,6 +324,7 @@ def test_checkpoints_from_before_newer_keys_still_load(tmp_path):
             training.pose_loss_weight, training.pose_yaw_weight, training.revisit_window) == (
         0.0, False, 0.0, 0.0, 1.0, 0)
     assert agent.online.pose_head is None
+    assert training.learning_rate_decay == LearningRateDecayConfig()  # a constant rate
     # Before the revisit window, block_reversal (a bool) said whether to never undo a move.
     for block_reversal, window in ((True, 1), (False, 0)):
         payload["training_config"]["block_reversal"] = block_reversal
@@ -607,3 +615,41 @@ def test_close_replay_rows_join_every_update_once_a_close_is_held(tmp_path):
     assert changed
     with pytest.raises(ConfigError, match="close_replay_rows"):
         TrainingConfig(learner="qlearning", close_replay_rows=4)
+
+
+def test_learning_rate_decay_sets_adams_rate_from_the_episode(tmp_path):
+    """The rate holds until start_episode, falls linearly to final_fraction of it over
+    episodes, then holds; the run's Adam steps with the schedule's rate for its last episode
+    and TensorBoard records it. The same run without decay learns other weights."""
+    decay = LearningRateDecayConfig(final_fraction=0.1, start_episode=1, episodes=2)
+    schedule = dataclasses.replace(TINY, learning_rate=1e-3, learning_rate_decay=decay)
+    assert [schedule.learning_rate_at(e) for e in (0, 1, 2, 3, 9)] == pytest.approx(
+        [1e-3, 1e-3, 0.55e-3, 1e-4, 1e-4])
+    assert TrainingConfig().learning_rate_at(10_000) == TrainingConfig().learning_rate
+    config = dataclasses.replace(schedule, demo_episodes=0, demo_margin=0.0, pretrain_updates=0)
+    decayed = _train(tmp_path / "decayed", config)
+    last_episode = config.episodes - 1
+    assert [group["lr"] for group in decayed.agent.optimizer.param_groups] == pytest.approx(
+        [1e-4])
+    events = EventAccumulator(str(tmp_path / "decayed" / "tensorboard")).Reload()
+    logged = [event.value for event in events.Scalars("charts/learning_rate")]
+    assert logged == pytest.approx([config.learning_rate_at(e) for e in range(last_episode + 1)])
+    steady = _train(tmp_path / "steady", dataclasses.replace(
+        config, learning_rate_decay=LearningRateDecayConfig()))
+    assert steady.agent.optimizer.param_groups[0]["lr"] == config.learning_rate
+    assert "charts/learning_rate" not in EventAccumulator(
+        str(tmp_path / "steady" / "tensorboard")).Reload().Tags()["scalars"]
+    assert any(not torch.equal(tensor, decayed.agent.online.state_dict()[name])
+               for name, tensor in steady.agent.online.state_dict().items()
+               if tensor.is_floating_point())
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.5, "tenth"])
+def test_a_bad_learning_rate_decay_names_its_key(tmp_path, fraction):
+    params = to_mapping(TrainingConfig())
+    params["learning_rate_decay"]["final_fraction"] = fraction
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump({TRAINING_NODE_NAME: {"ros__parameters": params}}))
+    with pytest.raises(ConfigError) as error:
+        load_config(TrainingConfig, path, TRAINING_NODE_NAME)
+    assert error.value.key == "learning_rate_decay.final_fraction"

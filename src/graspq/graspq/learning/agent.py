@@ -110,6 +110,11 @@ class QAgent:
                                   self.online.config.num_actions, rng)
 
     # ------------------------------------------------------------------------- learning
+    def set_learning_rate(self, rate: float) -> None:
+        """Adam's step size from here on (the trainer sets the schedule's each episode)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+
     def balance_labels(self, counts: np.ndarray) -> np.ndarray:
         """Weight the margin loss by ``label_balance_weights(counts, margin_balance)``; the
         counts are the demonstrations' labels, which a resumed run records again, so the

@@ -143,6 +143,26 @@ class CurriculumConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LearningRateDecayConfig:
+    """Adam's learning rate, linear in episodes: ``learning_rate`` until ``start_episode``,
+    then falling to ``final_fraction`` of it over ``episodes``, then held. A function of the
+    episode alone, as epsilon is, so a resumed run sets the rate it would have had."""
+
+    final_fraction: float = param(1.0, "learning rate after the decay, as a fraction of "
+                                  "learning_rate (1 = no decay: the rate stays put; less "
+                                  "quiets the values' noise late in a run, where a few tenths "
+                                  "reorder the actions)", gt=0.0, le=1.0)
+    start_episode: int = param(0, "first training episode of the decay", ge=0)
+    episodes: int = param(5000, "episodes over which the rate falls to its final fraction",
+                          ge=1)
+
+    def factor(self, episode: int) -> float:
+        """Multiplier of ``learning_rate`` for a 0-based training episode."""
+        fraction = min(1.0, max(0.0, (episode - self.start_episode) / self.episodes))
+        return 1.0 + fraction * (self.final_fraction - 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class PrioritizedReplayConfig:
     """Proportional prioritised replay (Schaul et al. 2016, arXiv:1511.05952): a transition
     is drawn with probability ``(|TD error| + epsilon) ** alpha`` over the sum, and its loss is
@@ -268,6 +288,8 @@ class TrainingConfig:
     augment_shift_px: int = param(0, "random image shift for updates, pixels (0 = off)",
                                   ge=0, le=16)
     exploration: ExplorationConfig = section(ExplorationConfig, "epsilon-greedy schedule")
+    learning_rate_decay: LearningRateDecayConfig = section(
+        LearningRateDecayConfig, "learning-rate schedule (linear in episodes)")
     network: NetworkConfig = section(NetworkConfig, "network widths")
     actors: ActorsConfig = section(ActorsConfig, "parallel actors (graspq train --actors N)")
     prioritized_replay: PrioritizedReplayConfig = section(
@@ -291,6 +313,10 @@ class TrainingConfig:
                            "losses in float32), fp32, or auto (bf16 where the CPU runs it "
                            "natively, AMX or AVX512-BF16; fp32 elsewhere). Acting is float32 "
                            "(see graspq/learning/precision.py)", choices=PRECISIONS)
+
+    def learning_rate_at(self, episode: int) -> float:
+        """Adam's learning rate for a 0-based training episode."""
+        return self.learning_rate * self.learning_rate_decay.factor(episode)
 
     def network_shape(self, env_config: EnvConfig) -> GQNConfig:
         """The network this config trains in a scene: its widths and views, the scene's image

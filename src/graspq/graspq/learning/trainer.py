@@ -661,6 +661,7 @@ class Trainer:
         last_eval: dict[str, Any] = {}
         with _StopRequest() as stop:
             while self.episode < cfg.episodes and not stop.requested:
+                self.agent.set_learning_rate(cfg.learning_rate_at(self.episode))
                 started = time.perf_counter()
                 with timer.phase("episodes"):
                     stats = self.run_episode()
@@ -708,6 +709,9 @@ class Trainer:
                 writer.add_scalar(tag, row[key], self.episode)
         for name, value in stats.loss_parts.items():
             writer.add_scalar(f"losses/{name}", value, self.episode)
+        if self.training.learning_rate_decay.final_fraction < 1.0:
+            writer.add_scalar("charts/learning_rate",
+                              self.training.learning_rate_at(self.episode - 1), self.episode)
         if self.hindsight is not None:
             writer.add_scalar("charts/hindsight_labels", self.hindsight_labels, self.episode)
         priority = self.training.prioritized_replay
