@@ -38,6 +38,7 @@ from torch import nn
 
 from graspq.actions import NUM_ACTIONS
 from graspq.learning.fingertip import DEFAULT_UNIT_M, FINGERTIP_FEATURES, FingertipFeatures
+from graspq.learning.glimpse import GLIMPSE_CHANNELS, FingertipGlimpse
 from graspq.learning.offset_channels import OFFSET_CHANNELS, OffsetChannels
 from graspq.observation import JOINT_NAMES, MOTOR_KEY, MOTOR_SIZE, OVERHEAD_KEY, WRIST_KEY
 from graspq.sim.settings import CameraConfig
@@ -87,6 +88,11 @@ class GQNConfig:
     """Give the overhead stream three more input channels: each pixel's point (from its depth)
     less the fingertip position, in fingertip units (:mod:`graspq.learning.offset_channels`).
     Needs ``fingertip_features``."""
+    fingertip_glimpse: bool = False
+    """Add a camera stream fed with the overhead image resampled around the fingertip's place
+    in it (:mod:`graspq.learning.glimpse`). Needs ``fingertip_features``."""
+    glimpse_zoom: float = 1.0
+    """Magnification of the glimpse: it spans 1/zoom of the overhead image."""
     pose_outputs: int = 0
     """Outputs of the auxiliary pose head on the joined features (0 = no head; see
     :mod:`graspq.learning.pose`). Training only: :meth:`GraspQNetwork.forward` ignores it."""
@@ -107,13 +113,20 @@ class GQNConfig:
                 f"convolutions and a 2x2 max-pool per stream), got {self.image_size}")
         if self.views not in VIEWS:
             raise ValueError(f"GQNConfig.views must be one of {VIEWS}, got {self.views!r}")
-        for name in ("fingertip_features", "spatial_keypoints", "fingertip_offset_channels"):
+        for name in ("fingertip_features", "spatial_keypoints", "fingertip_offset_channels",
+                     "fingertip_glimpse"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"GQNConfig.{name} must be a bool, got "
                                  f"{getattr(self, name)!r}")
         if self.fingertip_offset_channels and not self.fingertip_features:
             raise ValueError("GQNConfig.fingertip_offset_channels needs fingertip_features "
                              "(the fingertip position it sets each pixel against)")
+        if self.fingertip_glimpse and not self.fingertip_features:
+            raise ValueError("GQNConfig.fingertip_glimpse needs fingertip_features (the "
+                             "fingertip position the glimpse is centred on)")
+        if not 1.0 <= self.glimpse_zoom <= 8.0:
+            raise ValueError(f"GQNConfig.glimpse_zoom must be in [1, 8], got "
+                             f"{self.glimpse_zoom!r}")
         if not self.fingertip_unit_m > 0.0:
             raise ValueError("GQNConfig.fingertip_unit_m must be positive, got "
                              f"{self.fingertip_unit_m!r}")
@@ -128,8 +141,9 @@ class GQNConfig:
 
     @property
     def num_streams(self) -> int:
-        """Camera streams: overhead and wrist (multi-view), or overhead alone."""
-        return 2 if self.views == "multi" else 1
+        """Camera streams: overhead and wrist (multi-view), or overhead alone; and the
+        fingertip glimpse where it is on."""
+        return (2 if self.views == "multi" else 1) + int(self.fingertip_glimpse)
 
     @property
     def keypoint_features(self) -> int:
@@ -202,6 +216,10 @@ class GraspQNetwork(nn.Module):
         self.overhead_stream = _image_stream(overhead_inputs, cfg.stream_channels, momentum)
         self.wrist_stream = (_image_stream(3, cfg.stream_channels, momentum)
                              if cfg.views == "multi" else None)
+        self.glimpse = (FingertipGlimpse(cfg.image_size, cfg.fingertip_unit_m, cfg.glimpse_zoom)
+                        if cfg.fingertip_glimpse else None)
+        self.glimpse_stream = (_image_stream(GLIMPSE_CHANNELS, cfg.stream_channels, momentum)
+                               if cfg.fingertip_glimpse else None)
         self.joint = nn.Sequential(
             nn.Conv2d(cfg.num_streams * cfg.stream_channels, cfg.joint_channels, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -262,6 +280,8 @@ class GraspQNetwork(nn.Module):
             raise ValueError(f"motor must be (N, {MOTOR_SIZE}), got {tuple(motor.shape)}")
         tip = (self.fingertip(motor[:, :len(JOINT_NAMES)]) if self.fingertip is not None
                else None)
+        # The glimpse resamples the camera's own four channels.
+        glimpse = self.glimpse(overhead, tip) if self.glimpse is not None else None
         if self.offset_channels is not None:
             overhead = torch.cat((overhead, self.offset_channels(overhead[:, 3:4], tip)), dim=1)
         features, keypoints = _run_stream(self.overhead_stream, self.overhead_keypoints,
@@ -275,6 +295,8 @@ class GraspQNetwork(nn.Module):
                                                           self.wrist_keypoints, wrist)
             features = torch.cat((features, wrist_features), dim=1)
             keypoints += wrist_keypoints
+        if glimpse is not None:
+            features = torch.cat((features, self.glimpse_stream(glimpse)), dim=1)
         if tip is not None:
             motor = torch.cat((motor, tip), dim=1)
         return torch.cat((self.joint(features), self.motor_stream(motor), *keypoints), dim=1)

@@ -33,24 +33,30 @@ from graspq.sim.settings import CameraConfig, EnvConfig, SceneConfig
 OFFSET_CHANNELS = 3
 
 
+def overhead_pose(camera: CameraConfig, scene: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The overhead camera's position (3,) m and its optical axes (x right, y down, z
+    forward, the ROS optical frame) in the base frame, as the columns of a (3, 3) rotation:
+    the scene's own placement and look-at, so they describe the rendered camera."""
+    position = overhead_camera_position(scene, camera)
+    return position, (look_at_rotation(position, scene.workspace_center_on_table_m)
+                      @ MUJOCO_TO_OPTICAL)
+
+
 def overhead_rays(camera: CameraConfig, scene: SceneConfig, image_size: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The overhead camera's position (3,) m and, per pixel, the base-frame vector (3, S, S)
     that a z-depth (metres along the optical axis) scales to the pixel's point:
     ``point = position + depth * ray``. Rows run top-down, as the rendered images do."""
-    position = overhead_camera_position(scene, camera)
-    # The scene's camera axes, turned into the ROS optical frame (x right, y down, z forward).
-    optical = (look_at_rotation(position, scene.workspace_center_on_table_m)
-               @ MUJOCO_TO_OPTICAL)
+    position, optical = overhead_pose(camera, scene)
     fx, fy, cx, cy = camera_intrinsics(camera.overhead_fovy_deg, image_size)
     rows, cols = np.meshgrid(np.arange(image_size), np.arange(image_size), indexing="ij")
     direction = np.stack([(cols - cx) / fx, (rows - cy) / fy, np.ones_like(rows, float)])
     return position, np.einsum("ij,jhw->ihw", optical, direction)
 
 
-def check_scene(env: EnvConfig) -> None:
-    """Refuse, naming the key, a scene whose overhead camera differs from the default one the
-    channels are computed for."""
+def check_scene(env: EnvConfig, option: str = "network.fingertip_offset_channels") -> None:
+    """Refuse, naming the key, a scene whose overhead camera differs from the default one
+    that ``option`` (the offset channels, or the glimpse) is computed for."""
     default_camera, default_scene = CameraConfig(), SceneConfig()
     for section, key in (("camera", "overhead_height_above_table_m"),
                          ("camera", "overhead_offset_x_m"),
@@ -60,8 +66,8 @@ def check_scene(env: EnvConfig) -> None:
                          ("scene", "table_top_z_m")):
         default = getattr(default_camera if section == "camera" else default_scene, key)
         if np.any(np.asarray(getattr(getattr(env, section), key)) != np.asarray(default)):
-            raise ConfigError(f"{section}.{key}", "network.fingertip_offset_channels computes "
-                              f"the overhead camera's geometry for the default scene ({default})")
+            raise ConfigError(f"{section}.{key}", f"{option} computes the overhead camera's "
+                              f"geometry for the default scene ({default})")
 
 
 class OffsetChannels(nn.Module):

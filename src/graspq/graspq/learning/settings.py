@@ -47,6 +47,14 @@ class NetworkConfig:
         "fingertip_unit_m, so that a convolution finding the object reads its offset from the "
         "fingertip there (an extension for single view; needs fingertip_features; see "
         "graspq/learning/offset_channels.py)")
+    fingertip_glimpse: bool = param(
+        False, "add a camera stream fed with the overhead image resampled around where the "
+        "fingertip is in it (from forward kinematics and the overhead camera's pose), so that "
+        "an object's place in it is its offset from the fingertip, as in the wrist camera's "
+        "image (an extension for single view; needs fingertip_features; see "
+        "graspq/learning/glimpse.py)")
+    glimpse_zoom: float = param(1.0, "magnification of the fingertip glimpse: it spans "
+                                "1/glimpse_zoom of the overhead image", ge=1.0, le=8.0)
 
     def gqn(self, image_size: int, views: str, num_actions: int = NUM_ACTIONS) -> GQNConfig:
         """The network shape for an image size, view mode and action count (see
@@ -59,7 +67,9 @@ class NetworkConfig:
                          fingertip_features=self.fingertip_features,
                          fingertip_unit_m=self.fingertip_unit_m,
                          spatial_keypoints=self.spatial_keypoints,
-                         fingertip_offset_channels=self.fingertip_offset_channels)
+                         fingertip_offset_channels=self.fingertip_offset_channels,
+                         fingertip_glimpse=self.fingertip_glimpse,
+                         glimpse_zoom=self.glimpse_zoom)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,8 +332,9 @@ class TrainingConfig:
         """The network this config trains in a scene: its widths and views, the scene's image
         size and action set (:func:`graspq.actions.action_count`). Refuses, naming the key,
         a scene that offset channels were not computed for."""
-        if self.network.fingertip_offset_channels:
-            check_scene(env_config)
+        for option in ("fingertip_offset_channels", "fingertip_glimpse"):
+            if getattr(self.network, option):
+                check_scene(env_config, f"network.{option}")
         return self.network.gqn(env_config.camera.image_size, self.views,
                                 action_count(env_config.actions.close_yaw_turns))
 
@@ -364,6 +375,9 @@ class TrainingConfig:
         if self.network.fingertip_offset_channels and not self.network.fingertip_features:
             raise ConfigError("network.fingertip_offset_channels", "sets each pixel against "
                               "the fingertip position: set network.fingertip_features true")
+        if self.network.fingertip_glimpse and not self.network.fingertip_features:
+            raise ConfigError("network.fingertip_glimpse", "is centred on the fingertip "
+                              "position: set network.fingertip_features true")
 
 
 def evaluation_revisit_window(training: TrainingConfig, override: int | None) -> int:

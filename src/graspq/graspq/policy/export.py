@@ -173,6 +173,11 @@ def write_policy(network: GraspQNetwork, env_config: EnvConfig, training: Traini
                          "(network.fingertip_offset_channels), computed for the simulated "
                          "overhead camera's pose; a policy file does not carry a robot's "
                          "calibrated one yet: offset channels are a simulation lever")
+    if network.config.fingertip_glimpse:
+        raise ValueError("the network has a fingertip glimpse (network.fingertip_glimpse), "
+                         "centred with the simulated overhead camera's pose; a policy file "
+                         "does not carry a robot's calibrated one yet: the glimpse is a "
+                         "simulation lever")
     graph = policy_graph(network, camera.depth_near_m, camera.depth_far_m)
     names = meta.input_names(views)
     with _quiet_exporter(), torch.no_grad():
