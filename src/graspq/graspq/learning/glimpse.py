@@ -75,4 +75,3 @@ class FingertipGlimpse(nn.Module):
         grid = pixels * (2.0 / (self.image_size - 1)) - 1.0  # align_corners: -1, 1 = centres
         return functional.grid_sample(overhead, grid.to(overhead.dtype), mode="bilinear",
                                       padding_mode="border", align_corners=True)
-
