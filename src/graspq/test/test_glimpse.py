@@ -16,33 +16,23 @@ from graspq.learning.policy_io import load_agent
 from graspq.learning.settings import NetworkConfig, TrainingConfig
 from graspq.observation import MOTOR_KEY, OVERHEAD_KEY
 from graspq.policy.export import write_policy
-from graspq.sim.env import BaxterGraspEnv
 from graspq.sim.settings import EnvConfig
 
+from . import test_offset_channels
 from .test_grasp_diagnosis import TINY, TINY_ENV
+from .test_offset_channels import _cube_at
 
 GLIMPSE = dataclasses.replace(TINY.network, fingertip_features=True, fingertip_glimpse=True)
 # Off the centre both ways, so a mirrored or swapped axis would miss by many pixels.
 PLACES = ((0.06, -0.05), (-0.07, 0.04), (0.0, 0.08), (0.0, 0.0))
 SIZE = TINY_ENV.camera.image_size
 CENTRE = (SIZE - 1) / 2.0
-
-
-@pytest.fixture(scope="module")
-def scene():
-    env = BaxterGraspEnv(TINY_ENV)
-    yield env
-    env.close()
+scene = test_offset_channels.scene  # the same module-scoped scene fixture
 
 
 def _over_cube(env, dx, dy, height=0.15):
     """Reset with a cube at (dx, dy) from the workspace centre and the fingertip above it."""
-    centre = np.asarray(env.config.scene.workspace_center_xy_m)
-    obs, _ = env.reset(seed=0, options={"object": "cube",
-                                        "object_pose": (centre[0] + dx, centre[1] + dy, 0.3),
-                                        "start_offset_half_xy_m": 0.0,
-                                        "start_height_above_table_m": height})
-    return obs
+    return _cube_at(env, dx, dy, height, start_offset_half_xy_m=0.0)
 
 
 def _object_mask(env, obs) -> np.ndarray:

@@ -34,11 +34,13 @@ def scene():
     env.close()
 
 
-def _cube_at(env, dx, dy, height=0.25):
+def _cube_at(env, dx, dy, height=0.25, **options):
+    """Reset with a cube at (dx, dy) from the workspace centre; ``options`` adds reset
+    options (the glimpse's tests start the fingertip over the cube)."""
     centre = np.asarray(env.config.scene.workspace_center_xy_m)
     obs, _ = env.reset(seed=0, options={"object": "cube",
                                         "object_pose": (centre[0] + dx, centre[1] + dy, 0.3),
-                                        "start_height_above_table_m": height})
+                                        "start_height_above_table_m": height, **options})
     return obs
 
 
